@@ -1,0 +1,49 @@
+# Quick start: `make run` (set up + start the dashboard), `make test` (set up + run the tests).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MODEL  ?= efficientnet_lite0
+FRACATLAS_DIR ?= $(abspath ../shared/data/fracatlas)
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: setup run test train train-all ensemble evaluate results bench clean-cache
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (Python 3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port 8501 \
+		--browser.gatherUsageStats false
+
+test: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# One model, e.g. `make train MODEL=vgg16`; its card and predictions land in reports/.
+train: setup
+	$(BIN)/python -m core.train --model $(MODEL) $(ARGS)
+
+# Rebuild every shipped model, then the ensemble and the results table (see reports/RESULTS.md).
+train-all: setup
+	bash scripts/train_all.sh
+
+ensemble: setup
+	$(BIN)/python -m core.ensemble
+
+evaluate: setup
+	$(BIN)/python -m core.evaluate --weights weights --images $(FRACATLAS_DIR)/images \
+		--labels $(FRACATLAS_DIR)/labels.csv --split test --out reports/eval_test.json
+
+results: setup
+	$(BIN)/python -m core.results
+
+bench: setup
+	$(BIN)/python -m core.bench
+
+clean-cache:
+	rm -rf .cache runs

@@ -1,0 +1,59 @@
+"""Temperature scaling and operating points, fitted on validation data only."""
+from __future__ import annotations
+
+import numpy as np
+
+from core.metrics import at_threshold
+
+HIGH_SENSITIVITY = "high_sensitivity"
+BALANCED = "balanced"
+OPERATING_POINTS = (HIGH_SENSITIVITY, BALANCED)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Numerically safe logistic function."""
+    z = np.asarray(z, dtype=float)
+    return np.where(z >= 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))))
+
+
+def nll(y: np.ndarray, logits: np.ndarray, temperature: float) -> float:
+    """Mean binary cross-entropy of sigmoid(logits / T)."""
+    z = np.asarray(logits, float) / temperature
+    return float(np.mean(np.logaddexp(0, z) - np.asarray(y) * z))
+
+
+def fit_temperature(y: np.ndarray, logits: np.ndarray) -> float:
+    """The temperature T > 0 minimising the NLL of sigmoid(logit / T) (golden-section on log T)."""
+    y = np.asarray(y, int)
+    if y.min() == y.max():
+        raise ValueError("temperature scaling needs both classes in the labels")
+    lo, hi = np.log(0.05), np.log(20.0)
+    g = (np.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    for _ in range(80):
+        if nll(y, logits, np.exp(a)) < nll(y, logits, np.exp(b)):
+            hi, b = b, a
+            a = hi - g * (hi - lo)
+        else:
+            lo, a = a, b
+            b = lo + g * (hi - lo)
+    return float(np.exp((lo + hi) / 2))
+
+
+def calibrated(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """Calibrated probability of 'fractured'."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    return sigmoid(np.asarray(logits, float) / temperature)
+
+
+def choose_thresholds(y: np.ndarray, p: np.ndarray, min_sensitivity: float = 0.95) -> dict[str, float]:
+    """High-sensitivity (largest t with sensitivity ≥ target) and balanced (Youden's J) thresholds."""
+    y, p = np.asarray(y, int), np.asarray(p, float)
+    if y.min() == y.max():
+        raise ValueError("choosing thresholds needs both classes in the labels")
+    cands = np.unique(p)[::-1]
+    rows = [at_threshold(y, p, t) for t in cands]
+    high = next(t for t, r in zip(cands, rows) if r["sensitivity"] >= min_sensitivity)
+    youden = [r["sensitivity"] + r["specificity"] - 1 for r in rows]
+    return {HIGH_SENSITIVITY: float(high), BALANCED: float(cands[int(np.argmax(youden))])}

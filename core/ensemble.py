@@ -1,0 +1,125 @@
+"""The ensemble: every model in weights/, combined by its card (weights/ensemble.json).
+
+`python -m core.ensemble [--members a b ...] [--weighting mean|fit]` fits the ensemble's member
+weights, temperature and thresholds on `val` from the members' per-image prediction files, reports
+`val` and `test`, and writes weights/ensemble.json plus its predictions.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.calibration import calibrated, choose_thresholds, fit_temperature, nll
+from core.data import DATA_DIR
+from core.evaluation import summarize
+from core.finalize import write_predictions
+from core.weights import CARDS_DIR, ROOT, WEIGHTS_DIR, read_card, write_card
+
+log = logging.getLogger(__name__)
+PRED_DIR = ROOT / "reports" / "predictions"
+ENSEMBLE_CARD = "ensemble.json"
+EPS = 1e-6
+
+
+def to_logit(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 − p)), clipped away from 0 and 1."""
+    p = np.clip(np.asarray(p, float), EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+def combine(member_probs: np.ndarray, weights: np.ndarray, temperature: float) -> np.ndarray:
+    """Ensemble probability from members' calibrated probabilities (members along axis 0)."""
+    w = np.asarray(weights, float)[:, None]
+    mean = (np.asarray(member_probs, float).reshape(len(w), -1) * w).sum(0) / w.sum()
+    return calibrated(to_logit(mean), temperature)
+
+
+def agreement(member_votes: list[bool], verdict: bool) -> float:
+    """Share of members whose own verdict matches the ensemble's."""
+    return float(np.mean([v == verdict for v in member_votes])) if member_votes else float("nan")
+
+
+def fit_weights(y: np.ndarray, probs: np.ndarray, step: float = 0.1) -> np.ndarray:
+    """Member weights on the simplex (grid of `step`) that minimise val log-loss."""
+    k = len(probs)
+    grid = [w for w in itertools.product(np.arange(0, 1 + EPS, step), repeat=k) if abs(sum(w) - 1) < EPS]
+    return np.asarray(min(grid, key=lambda w: nll(y, to_logit(combine(probs, np.array(w), 1.0)), 1.0)))
+
+
+@dataclass(frozen=True)
+class MemberScores:
+    """A member's calibrated probabilities on val and test, read from its prediction files."""
+
+    name: str
+    val: pd.DataFrame
+    test: pd.DataFrame
+
+
+def read_member(name: str, pred_dir: Path = PRED_DIR) -> MemberScores:
+    """Load NAME_val.csv and NAME_test.csv."""
+    frames = [pd.read_csv(pred_dir / f"{name}_{s}.csv").set_index("image") for s in ("val", "test")]
+    return MemberScores(name, *frames)
+
+
+def fit_ensemble(members: list[str], weighting: str = "mean", pred_dir: Path = PRED_DIR,
+                 labels: Path = DATA_DIR / "labels.csv") -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """Fit weights, temperature and thresholds on val; return the card and per-split predictions."""
+    scores = [read_member(m, pred_dir) for m in members]
+    idx = {s: getattr(scores[0], s).index for s in ("val", "test")}
+    probs = {s: np.stack([getattr(m, s).loc[idx[s], "prob"].to_numpy() for m in scores]) for s in idx}
+    y = {s: getattr(scores[0], s).loc[idx[s], "fractured"].to_numpy() for s in idx}
+    w = fit_weights(y["val"], probs["val"]) if weighting == "fit" else np.ones(len(members)) / len(members)
+    logits = {s: to_logit(combine(probs[s], w, 1.0)) for s in idx}
+    temperature = fit_temperature(y["val"], logits["val"])
+    thresholds = choose_thresholds(y["val"], calibrated(logits["val"], temperature))
+    meta = pd.read_csv(labels).set_index("image")
+    card = {"name": "ensemble", "kind": "ensemble", "members": members,
+            "member_weights": [float(v) for v in w], "weighting": weighting,
+            "combination": "weighted mean of members' calibrated probabilities, then temperature",
+            "temperature": temperature, "thresholds": thresholds, "thresholds_chosen_on": "val",
+            "metrics": {s: summarize(y[s], logits[s], temperature, thresholds,
+                                     meta.loc[idx[s]].reset_index()) for s in idx},
+            "pairwise_agreement": pairwise_agreement(members, probs["test"])}
+    frames = {s: pd.DataFrame({"image": idx[s], "fractured": y[s], "logit": logits[s]}) for s in idx}
+    return card, frames
+
+
+def pairwise_agreement(names: list[str], probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """How often each pair of members gives the same verdict at p ≥ threshold (test split)."""
+    votes = probs >= threshold
+    return {f"{a}|{b}": float(np.mean(votes[i] == votes[j]))
+            for (i, a), (j, b) in itertools.combinations(enumerate(names), 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fit the ensemble from the shipped members' prediction files and write its card."""
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--members", nargs="*", help="default: every model in weights/")
+    p.add_argument("--weighting", choices=["mean", "fit"], default="mean")
+    p.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    members = args.members or [read_card(c)["name"] for c in sorted(args.weights_dir.glob("*.json"))
+                               if c.name != ENSEMBLE_CARD and c.with_suffix(".safetensors").is_file()]
+    if not members:
+        raise SystemExit("no models in weights/: train and ship some first")
+    card, frames = fit_ensemble(members, args.weighting)
+    write_card(card, args.weights_dir / ENSEMBLE_CARD)
+    write_card(card, CARDS_DIR / ENSEMBLE_CARD)
+    for s, f in frames.items():
+        write_predictions(PRED_DIR / f"ensemble_{s}.csv", f["image"].tolist(), f["fractured"].to_numpy(),
+                          f["logit"].to_numpy(), card["temperature"])
+    m = card["metrics"]["test"]
+    log.info("ensemble of %s: test AUC %.4f [%.4f, %.4f]", members, m["roc_auc"], *m["roc_auc_ci"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,199 @@
+"""Verdicts for images: `python -m core.predict FILE... [--json] [--operating-point balanced]`.
+
+A rejected file is a result with an error message, not a crash: the exit code is 0 unless the
+command itself was misused.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.calibration import HIGH_SENSITIVITY, OPERATING_POINTS, calibrated
+from core.ensemble import ENSEMBLE_CARD, agreement, combine
+from core.errors import InputError, WeightsError
+from core.inference import score_images
+from core.loading import LoadedImage, load_image
+from core.models import FractureNet
+from core.preprocess import PreprocessConfig
+from core.registry import ModelSpec, get_spec
+from core.weights import WEIGHTS_DIR, find_cards, load_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Member:
+    """One loaded model with what its card says about calibration and thresholds."""
+
+    name: str
+    net: FractureNet
+    card: dict[str, Any]
+    cfg: PreprocessConfig
+    spec: ModelSpec
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def probability(self, gray: np.ndarray) -> float:
+        """Calibrated probability of 'fractured' for one image."""
+        with self.lock, torch.inference_mode():
+            logit = score_images(self.net, [gray], self.cfg, tta=self.card.get("tta_hflip", True))
+        return float(calibrated(logit, self.card["temperature"])[0])
+
+
+@dataclass
+class MemberResult:
+    """One model's verdict on one image."""
+
+    name: str
+    probability: float
+    fractured: bool
+    threshold: float
+    in_ensemble: bool
+
+
+@dataclass
+class Result:
+    """The answer for one file: a verdict, or an error message for the user."""
+
+    file: str
+    error: str | None = None
+    probability: float | None = None
+    fractured: bool | None = None
+    operating_point: str | None = None
+    threshold: float | None = None
+    decided_by: str | None = None
+    agreement: float | None = None
+    members: list[MemberResult] = field(default_factory=list)
+    image: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+
+class Predictor:
+    """Loads every model in a weights folder once; answers per image."""
+
+    def __init__(self, weights_dir: str | Path = WEIGHTS_DIR):
+        self.weights_dir = Path(weights_dir)
+        self.members = [self._load(c) for c in find_cards(self.weights_dir)]
+        self.ensemble = self._ensemble_card()
+
+    @staticmethod
+    def _load(card_path: Path) -> Member:
+        net, card = load_model(card_path)
+        net = net.to(memory_format=torch.channels_last)
+        return Member(card["name"], net, card, PreprocessConfig.from_dict(card["preprocess"]),
+                      get_spec(card["architecture"]))
+
+    def _ensemble_card(self) -> dict[str, Any] | None:
+        path = self.weights_dir / ENSEMBLE_CARD
+        if not path.is_file():
+            return None
+        card = json.loads(path.read_text())
+        missing = set(card["members"]) - {m.name for m in self.members}
+        if missing:
+            log.warning("ensemble card names models that are not in %s: %s", self.weights_dir, sorted(missing))
+            return None
+        return card
+
+    @property
+    def primary(self) -> str | None:
+        """Who gives the headline verdict: 'ensemble', the best single model, or None."""
+        if self.ensemble is not None:
+            return "ensemble"
+        if not self.members:
+            return None
+        return max(self.members, key=lambda m: m.card["metrics"]["val"]["roc_auc"]).name
+
+    def operating_summary(self, operating_point: str) -> dict[str, Any]:
+        """Threshold and the sensitivity/specificity it gave on the test split, from the card."""
+        card = self.ensemble if self.ensemble is not None else self._member(self.primary).card
+        op = card["metrics"]["test"]["operating_points"][operating_point]
+        return {"threshold": card["thresholds"][operating_point], "sensitivity": op["sensitivity"],
+                "specificity": op["specificity"], "n_test": card["metrics"]["test"]["n"]}
+
+    def _member(self, name: str | None) -> Member:
+        return next(m for m in self.members if m.name == name)
+
+    def predict_image(self, image: LoadedImage, operating_point: str = HIGH_SENSITIVITY) -> Result:
+        """Every member's verdict and the headline verdict for one loaded image."""
+        if operating_point not in OPERATING_POINTS:
+            raise ValueError(f"operating point must be one of {OPERATING_POINTS}, got {operating_point!r}")
+        if not self.members:
+            raise WeightsError(f"no models found in {self.weights_dir}")
+        gray = image.pixels
+        in_ens = set(self.ensemble["members"]) if self.ensemble else set()
+        probs = {m.name: m.probability(gray) for m in self.members}
+        members = [MemberResult(m.name, probs[m.name], probs[m.name] >= m.card["thresholds"][operating_point],
+                                m.card["thresholds"][operating_point], m.name in in_ens) for m in self.members]
+        if self.ensemble is not None:
+            names = self.ensemble["members"]
+            p = float(combine(np.array([[probs[n]] for n in names]), np.array(self.ensemble["member_weights"]),
+                              self.ensemble["temperature"])[0])
+            t = self.ensemble["thresholds"][operating_point]
+        else:
+            p, t = probs[self.primary], self._member(self.primary).card["thresholds"][operating_point]
+        verdict = p >= t
+        votes = [r.fractured for r in members if r.in_ensemble or self.ensemble is None]
+        return Result(image.meta.get("name", ""), None, p, verdict, operating_point, t, self.primary,
+                      agreement(votes, verdict), members, dict(image.meta))
+
+    def predict_source(self, source: str | Path | bytes, name: str | None = None,
+                       operating_point: str = HIGH_SENSITIVITY) -> Result:
+        """Load and predict; a file that cannot be used becomes a Result with `error` set."""
+        label = name or (Path(source).name if not isinstance(source, (bytes, bytearray)) else "upload")
+        try:
+            return self.predict_image(load_image(source, label), operating_point)
+        except InputError as exc:
+            return Result(label, error=str(exc))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print one verdict (or error) per file."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--operating-point", choices=OPERATING_POINTS, default=HIGH_SENSITIVITY)
+    p.add_argument("--weights", type=Path, default=WEIGHTS_DIR)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        predictor = Predictor(args.weights)
+    except WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not predictor.members:
+        print(f"error: no models in {args.weights}", file=sys.stderr)
+        return 2
+    for f in args.files:
+        r = predictor.predict_source(f, operating_point=args.operating_point)
+        print(json.dumps(r.to_dict(), default=_json_default) if args.json else _text(r))
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _text(r: Result) -> str:
+    if r.error:
+        return f"{r.file}: REJECTED — {r.error}"
+    label = "FRACTURED" if r.fractured else "not fractured"
+    parts = ", ".join(f"{m.name} {m.probability:.2f}" for m in r.members)
+    return (f"{r.file}: {label} (p={r.probability:.3f}, {r.operating_point} threshold {r.threshold:.3f}, "
+            f"by {r.decided_by}; agreement {r.agreement:.0%}) [{parts}]")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

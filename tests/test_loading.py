@@ -1,0 +1,67 @@
+"""Loading every supported format, and a clear error for every kind of broken file."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import loading
+from core.errors import ImageTooLargeError, InputError
+from core.loading import load_image, scale_to_uint8
+from tests.badfiles import CASES, png
+
+VALID_SAME_PIXELS = {"png_16bit", "exif_rotated", "dicom_monochrome1", "dicom_monochrome2",
+                     "rgba_png", "jpeg_named_png"}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_case_loads_or_fails_clearly(case, xray_gray):
+    build, expected = CASES[case]
+    data = build(xray_gray)
+    if expected is None:
+        img = load_image(data, f"{case}.png")
+        assert img.pixels.dtype == np.uint8 and img.pixels.ndim == 2
+        assert img.pixels.shape == xray_gray.shape
+    else:
+        with pytest.raises(expected) as info:
+            load_image(data, f"{case}.png")
+        message = str(info.value)
+        assert message and "Traceback" not in message and len(message) < 300
+        assert isinstance(info.value, InputError)
+
+
+@pytest.mark.parametrize("case", sorted(VALID_SAME_PIXELS))
+def test_valid_variants_give_the_clean_pixels(case, xray_gray):
+    tolerance = 3 if case == "jpeg_named_png" else 0
+    img = load_image(CASES[case][0](xray_gray))
+    diff = np.abs(img.pixels.astype(int) - xray_gray.astype(int))
+    assert diff.mean() <= tolerance
+
+
+def test_file_over_size_limit(tmp_path, monkeypatch, xray_gray):
+    path = tmp_path / "big.png"
+    path.write_bytes(png(xray_gray))
+    monkeypatch.setattr(loading, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(ImageTooLargeError, match="too large"):
+        load_image(path)
+    with pytest.raises(ImageTooLargeError):
+        load_image(path.read_bytes())
+
+
+def test_missing_path_is_clear(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_image(tmp_path / "nope.png")
+
+
+def test_colour_is_detected():
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[..., 0] = 200
+    assert load_image(png(rgb)).meta["colour"] is True
+    gray_as_rgb = np.repeat(np.arange(64, dtype=np.uint8)[None, :, None], 64, 0).repeat(3, 2)
+    assert load_image(png(gray_as_rgb)).meta["colour"] is False
+
+
+@pytest.mark.parametrize("bits", [10, 12, 16])
+def test_scale_to_uint8_by_container_depth(bits):
+    top = 2 ** bits - 1
+    out = scale_to_uint8(np.array([[0, top // 2, top]]))
+    assert out.tolist() == [[0, 127, 255]] or out.tolist() == [[0, 128, 255]]

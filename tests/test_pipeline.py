@@ -1,0 +1,119 @@
+"""End to end on real radiographs: train one epoch, ship, fit the ensemble, evaluate, predict."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import ensemble, evaluate, predict, train
+from core.errors import WeightsError
+from core.weights import load_model, read_card
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCHS = ["custom_cnn", "efficientnet_lite0"]
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, mini_dataset):
+    """Two models stopped by their budget after one epoch (one from scratch, one on cached frozen-stem activations) plus an ensemble."""
+    root = tmp_path_factory.mktemp("trained")
+    for arch in ARCHS:
+        init = [] if arch == "custom_cnn" else ["--init", "default"]
+        rc = train.main(["--model", arch, "--data", str(mini_dataset), "--epochs", "2", "--views", "2",
+                         "--budget-min", "0.0001",
+                         "--batch", "8", "--size", "96", "--out", str(root / "weights"),
+                         "--run-dir", str(root / "runs" / arch), "--reports", str(root / "reports"),
+                         "--cache-dir", str(root / "cache"), *init])
+        assert rc == 0
+    card, frames = ensemble.fit_ensemble(ARCHS, "mean", root / "reports" / "predictions",
+                                         mini_dataset / "labels.csv")
+    (root / "weights" / "ensemble.json").write_text(json.dumps(card))
+    return root
+
+
+def test_training_writes_card_weights_and_predictions(trained):
+    for arch in ARCHS:
+        card = read_card(trained / "weights" / f"{arch}.json")
+        assert card["training"]["epochs_run"] == 1 and len(card["training"]["log"]) == 1
+        assert {"high_sensitivity", "balanced"} == set(card["thresholds"])
+        assert card["temperature"] > 0 and 0 <= card["metrics"]["test"]["roc_auc"] <= 1
+        assert card["preprocess"]["size"] == 96
+        for split in ("val", "test"):
+            df = pd.read_csv(trained / "reports" / "predictions" / f"{arch}_{split}.csv")
+            assert list(df.columns) == ["image", "fractured", "logit", "prob"] and df.prob.between(0, 1).all()
+    assert read_card(trained / "weights" / "efficientnet_lite0.json")["init"]["frozen_stem"] is True
+    assert (trained / "runs" / "custom_cnn" / "last.pt").is_file()
+    assert list((trained / "cache").glob("efficientnet_lite0-aug1-*.npy"))
+
+
+def test_resume_continues_from_checkpoint(trained, mini_dataset):
+    run = trained / "runs" / "custom_cnn"
+    rc = train.main(["--model", "custom_cnn", "--data", str(mini_dataset), "--epochs", "2", "--batch", "8",
+                     "--size", "96", "--out", str(trained / "resumed"), "--run-dir", str(run),
+                     "--reports", str(trained / "reports_resumed"), "--resume"])
+    assert rc == 0
+    card = read_card(trained / "resumed" / "custom_cnn.json")
+    assert [r["epoch"] for r in card["training"]["log"]] == [1, 2]
+
+
+def test_live_path_matches_training_predictions(trained, mini_dataset):
+    """The app's scoring path gives the probabilities training recorded (custom_cnn: no cache)."""
+    pred = predict.Predictor(trained / "weights")
+    df = pd.read_csv(trained / "reports" / "predictions" / "custom_cnn_test.csv")
+    member = next(m for m in pred.members if m.name == "custom_cnn")
+    from core.loading import load_image
+    live = [member.probability(load_image(mini_dataset / "images" / n).pixels) for n in df.image]
+    np.testing.assert_allclose(live, df.prob, atol=2e-3)
+
+
+def test_evaluate_cli(trained, mini_dataset, tmp_path):
+    out = tmp_path / "eval.json"
+    rc = evaluate.main(["--weights", str(trained / "weights"), "--images", str(mini_dataset / "images"),
+                        "--labels", str(mini_dataset / "labels.csv"), "--split", "test",
+                        "--out", str(out), "--bootstrap", "50"])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    assert set(report["models"]) == {*ARCHS, "ensemble"}
+    ens = report["models"]["ensemble"]
+    for key in ("roc_auc", "roc_auc_ci", "average_precision", "operating_points", "ece", "brier",
+                "reliability", "roc", "regions", "hardware_free"):
+        assert key in ens
+    table = pd.read_csv(out.with_suffix(".csv"))
+    assert len(table) == report["n"] and {"ensemble", *ARCHS} <= set(table.columns)
+
+
+def test_predict_cli_json_and_bad_file(trained, sample_dir, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not an x-ray")
+    good = sorted((sample_dir / "images").glob("*.jpg"))[0]
+    proc = subprocess.run([sys.executable, "-m", "core.predict", str(good), str(bad), "--json",
+                           "--weights", str(trained / "weights")], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(x) for x in proc.stdout.strip().splitlines()]
+    assert lines[0]["error"] is None and 0 <= lines[0]["probability"] <= 1
+    assert lines[0]["decided_by"] == "ensemble" and len(lines[0]["members"]) == 2
+    assert "not an image" in lines[1]["error"] and "Traceback" not in proc.stderr
+
+
+def test_tampered_weights_are_refused(trained, tmp_path):
+    shutil.copytree(trained / "weights", tmp_path / "w")
+    f = tmp_path / "w" / "custom_cnn.safetensors"
+    data = bytearray(f.read_bytes())
+    data[-10] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="does not match its model card"):
+        load_model(tmp_path / "w" / "custom_cnn.json")
+
+
+def test_empty_weights_folder(tmp_path):
+    pred = predict.Predictor(tmp_path)
+    assert pred.members == [] and pred.primary is None
+    rc = predict.main([str(ROOT / "README.md"), "--weights", str(tmp_path)])
+    assert rc == 2
