@@ -20,10 +20,10 @@ from core.calibration import calibrated, choose_thresholds, fit_temperature, nll
 from core.data import DATA_DIR
 from core.evaluation import summarize
 from core.finalize import write_predictions
-from core.weights import CARDS_DIR, ROOT, WEIGHTS_DIR, read_card, write_card
+from core.weights import CARDS_DIR, WEIGHTS_DIR, read_card, write_card
 
 log = logging.getLogger(__name__)
-PRED_DIR = ROOT / "reports" / "predictions"
+PRED_DIR = CARDS_DIR.parent / "predictions"
 ENSEMBLE_CARD = "ensemble.json"
 EPS = 1e-6
 

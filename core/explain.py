@@ -53,6 +53,11 @@ def overlay(gray: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarr
     return np.clip(base * (1 - alpha) + colour.astype(np.float32) * alpha, 0, 255).astype(np.uint8)
 
 
+def resize_map(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A heat map resized to (H, W)."""
+    return cv2.resize(heat.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
 def peak(heat: np.ndarray) -> tuple[int, int]:
     """(x, y) of the heat map's maximum."""
     y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)

@@ -23,9 +23,10 @@ from core.errors import InputError, WeightsError
 from core.inference import score_images
 from core.loading import LoadedImage, load_image
 from core.models import FractureNet
-from core.preprocess import PreprocessConfig
+from core.explain import heatmap, overlay, resize_map
+from core.preprocess import PreprocessConfig, model_view
 from core.registry import ModelSpec, get_spec
-from core.weights import WEIGHTS_DIR, find_cards, load_model
+from core.weights import WEIGHTS_DIR, find_cards, load_model, read_card
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class Predictor:
         path = self.weights_dir / ENSEMBLE_CARD
         if not path.is_file():
             return None
-        card = json.loads(path.read_text())
+        card = read_card(path)
         missing = set(card["members"]) - {m.name for m in self.members}
         if missing:
             log.warning("ensemble card names models that are not in %s: %s", self.weights_dir, sorted(missing))
@@ -118,11 +119,13 @@ class Predictor:
         """Threshold and the sensitivity/specificity it gave on the test split, from the card."""
         card = self.ensemble if self.ensemble is not None else self._member(self.primary).card
         op = card["metrics"]["test"]["operating_points"][operating_point]
-        return {"threshold": card["thresholds"][operating_point], "sensitivity": op["sensitivity"],
-                "specificity": op["specificity"], "n_test": card["metrics"]["test"]["n"]}
+        return {"threshold": card["thresholds"][operating_point], "decided_by": self.primary, **op}
 
     def _member(self, name: str | None) -> Member:
-        return next(m for m in self.members if m.name == name)
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise ValueError(f"no model named {name!r}; loaded: {[m.name for m in self.members]}")
 
     def predict_image(self, image: LoadedImage, operating_point: str = HIGH_SENSITIVITY) -> Result:
         """Every member's verdict and the headline verdict for one loaded image."""
@@ -147,14 +150,40 @@ class Predictor:
         return Result(image.meta.get("name", ""), None, p, verdict, operating_point, t, self.primary,
                       agreement(votes, verdict), members, dict(image.meta))
 
-    def predict_source(self, source: str | Path | bytes, name: str | None = None,
-                       operating_point: str = HIGH_SENSITIVITY) -> Result:
-        """Load and predict; a file that cannot be used becomes a Result with `error` set."""
+    def heatmap(self, gray: np.ndarray, name: str, method: str = "Grad-CAM") -> np.ndarray:
+        """Where model `name` looked for 'fractured', on the original image grid, in [0, 1]."""
+        m = self._member(name)
+        with m.lock:
+            return heatmap(m.net, m.spec.target_layer(m.net), gray, m.cfg, method)
+
+    def model_view(self, gray: np.ndarray, name: str) -> np.ndarray:
+        """The preprocessed picture (CLAHE / Canny) model `name` sees, cropped to the image."""
+        m = self._member(name)
+        view, box = model_view(gray, m.cfg)
+        return view[box.top:box.top + box.height, box.left:box.left + box.width]
+
+    def analyse(self, source: str | Path | bytes, name: str | None = None,
+                operating_point: str = HIGH_SENSITIVITY) -> tuple[Result, LoadedImage | None]:
+        """Load and predict; a file that cannot be used gives a Result with `error` set and no image."""
         label = name or (Path(source).name if not isinstance(source, (bytes, bytearray)) else "upload")
         try:
-            return self.predict_image(load_image(source, label), operating_point)
+            image = load_image(source, label)
         except InputError as exc:
-            return Result(label, error=str(exc))
+            return Result(label, error=str(exc)), None
+        return self.predict_image(image, operating_point), image
+
+    def predict_source(self, source: str | Path | bytes, name: str | None = None,
+                       operating_point: str = HIGH_SENSITIVITY) -> Result:
+        """The Result of `analyse` alone."""
+        return self.analyse(source, name, operating_point)[0]
+
+    def overlay(self, gray: np.ndarray, heat: np.ndarray, name: str, alpha: float,
+                preprocessed: bool = False) -> np.ndarray:
+        """The heat map over the original image, or over the picture model `name` saw."""
+        if not preprocessed:
+            return overlay(gray, heat, alpha)
+        view = self.model_view(gray, name)[:, :, 0]
+        return overlay(view, resize_map(heat, view.shape), alpha)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,20 @@ from core.registry import create_model
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS_DIR = ROOT / "weights"
-CARDS_DIR = ROOT / "reports" / "cards"
+
+
+def weights_dir() -> Path:
+    """The shipped models' folder (FRACTURE_WEIGHTS_DIR overrides), read at call time."""
+    return Path(os.environ.get("FRACTURE_WEIGHTS_DIR", ROOT / "weights"))
+
+
+def reports_dir() -> Path:
+    """Cards, predictions and results (FRACTURE_REPORTS_DIR overrides), read at call time."""
+    return Path(os.environ.get("FRACTURE_REPORTS_DIR", ROOT / "reports"))
+
+
+WEIGHTS_DIR = weights_dir()
+CARDS_DIR = reports_dir() / "cards"
 MAX_FILE_BYTES = 16 * 2**20
 MAX_DIR_BYTES = 24 * 2**20
 
@@ -60,7 +73,9 @@ def read_card(path: str | Path) -> dict[str, Any]:
         card = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise WeightsError(f"model card {Path(path).name} cannot be read: {exc}") from exc
-    missing = {"name", "architecture", "preprocess"} - set(card)
+    required = {"name", "members", "thresholds"} if card.get("kind") == "ensemble" else \
+        {"name", "architecture", "preprocess"}
+    missing = required - set(card)
     if missing:
         raise WeightsError(f"model card {Path(path).name} lacks {sorted(missing)}")
     return card

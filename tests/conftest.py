@@ -1,6 +1,7 @@
 """Shared fixtures: the bundled real sample, broken files, and tiny trained models."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
+ARCHS = ["custom_cnn", "efficientnet_lite0"]
 
 torch.set_num_threads(2)
 
@@ -44,3 +46,27 @@ def mini_dataset(tmp_path_factory, sample_labels) -> Path:
     df["split"] = (["train", "train", "val", "test"] * len(df))[: len(df)]
     df.to_csv(root / "labels.csv", index=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, mini_dataset):
+    """Two tiny models (one from scratch, one on cached frozen-stem activations), each stopped by
+    its wall-clock budget after one epoch, plus their ensemble; written to a temporary folder."""
+    from core import ensemble, train
+
+    root = tmp_path_factory.mktemp("trained")
+    for arch in ARCHS:
+        init = [] if arch == "custom_cnn" else ["--init", "default"]
+        rc = train.main(["--model", arch, "--data", str(mini_dataset), "--epochs", "2", "--views", "2",
+                         "--budget-min", "0.0001",
+                         "--batch", "8", "--size", "96", "--out", str(root / "weights"),
+                         "--run-dir", str(root / "runs" / arch), "--reports", str(root / "reports"),
+                         "--cache-dir", str(root / "cache"), *init])
+        assert rc == 0
+    card, frames = ensemble.fit_ensemble(ARCHS, "mean", root / "reports" / "predictions",
+                                         mini_dataset / "labels.csv")
+    (root / "weights" / "ensemble.json").write_text(json.dumps(card))
+    (root / "reports" / "cards" / "ensemble.json").write_text(json.dumps(card))
+    return root
+
+

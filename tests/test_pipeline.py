@@ -11,30 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import ensemble, evaluate, predict, train
+from core import evaluate, predict, train
 from core.errors import WeightsError
 from core.weights import load_model, read_card
 
 ROOT = Path(__file__).resolve().parents[1]
-ARCHS = ["custom_cnn", "efficientnet_lite0"]
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory, mini_dataset):
-    """Two models stopped by their budget after one epoch (one from scratch, one on cached frozen-stem activations) plus an ensemble."""
-    root = tmp_path_factory.mktemp("trained")
-    for arch in ARCHS:
-        init = [] if arch == "custom_cnn" else ["--init", "default"]
-        rc = train.main(["--model", arch, "--data", str(mini_dataset), "--epochs", "2", "--views", "2",
-                         "--budget-min", "0.0001",
-                         "--batch", "8", "--size", "96", "--out", str(root / "weights"),
-                         "--run-dir", str(root / "runs" / arch), "--reports", str(root / "reports"),
-                         "--cache-dir", str(root / "cache"), *init])
-        assert rc == 0
-    card, frames = ensemble.fit_ensemble(ARCHS, "mean", root / "reports" / "predictions",
-                                         mini_dataset / "labels.csv")
-    (root / "weights" / "ensemble.json").write_text(json.dumps(card))
-    return root
+from tests.conftest import ARCHS
 
 
 def test_training_writes_card_weights_and_predictions(trained):

@@ -1,0 +1,51 @@
+"""What every page shares: the models (loaded once per process), the notice, report files."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import streamlit as st
+
+from core.errors import WeightsError
+from core.predict import Predictor
+from core.reports import load_cards
+from core.weights import reports_dir, weights_dir
+
+NOTICE = ("**Decision-support aid, not a diagnosis.** The verdicts come from models trained on one "
+          "public data set (FracAtlas); a clinician reads every image and makes the call.")
+OP_LABELS = {"high_sensitivity": "High sensitivity", "balanced": "Balanced"}
+
+
+@st.cache_resource(show_spinner="Loading the models…")
+def predictor(folder: str) -> Predictor:
+    """Every model in a weights folder, loaded once for the whole server process."""
+    return Predictor(Path(folder))
+
+
+def get_predictor() -> Predictor | None:
+    """The predictor, or None after showing why the models could not be loaded."""
+    try:
+        return predictor(str(weights_dir()))
+    except WeightsError as exc:
+        st.error(f"The models could not be loaded: {exc}")
+        return None
+
+
+@st.cache_data(show_spinner=False)
+def _cards(folder: str) -> dict:
+    return load_cards(Path(folder))
+
+
+def cards() -> dict:
+    """Model cards and per-image predictions from reports/ (no model is run)."""
+    return _cards(str(reports_dir()))
+
+
+def notice() -> None:
+    """The always-visible decision-support notice."""
+    st.warning(NOTICE, icon="⚕️")
+
+
+def digest(data: bytes) -> str:
+    """Short content hash used to key per-image results in the session."""
+    return hashlib.sha256(data).hexdigest()[:16]

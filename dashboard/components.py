@@ -1,0 +1,85 @@
+"""Pieces of the Diagnose page: verdict banner, members' table, heat-map gallery, worklist."""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import streamlit as st
+
+from core.explain import CAM_METHODS
+from core.predict import Predictor, Result
+from dashboard.common import OP_LABELS
+
+COLOURS = {"fractured": "#8b1e1e", "clear": "#1d5e3a", "error": "#6b5a12"}
+
+
+def verdict_banner(result: Result, summary: dict) -> None:
+    """A large, colour-coded verdict with the probability and what the setting means in testing."""
+    if result.error:
+        _banner(COLOURS["error"], "Cannot analyse this file", html.escape(result.error))
+        return
+    title = "FRACTURE SUSPECTED" if result.fractured else "NO FRACTURE FOUND"
+    who = "the ensemble" if result.decided_by == "ensemble" else f"model {result.decided_by}"
+    detail = (f"Probability of fracture <b>{result.probability:.0%}</b> ({who}) · threshold "
+              f"{result.threshold:.2f} · setting: {OP_LABELS[result.operating_point]} · "
+              f"models agreeing: {result.agreement:.0%}")
+    _banner(COLOURS["fractured" if result.fractured else "clear"], title, detail)
+    st.caption(plain_words(summary, who))
+
+
+def plain_words(s: dict, who: str) -> str:
+    """'At this setting the ensemble found 95 % of fractures in testing …', from the card's test figures."""
+    pos, neg = s["tp"] + s["fn"], s["tn"] + s["fp"]
+    return (f"At this setting {who} found {s['sensitivity']:.0%} of fractures in testing "
+            f"({s['tp']} of {pos}) and raised a false alarm on {1 - s['specificity']:.0%} of normal "
+            f"images ({s['fp']} of {neg}), on the held-out FracAtlas test split.")
+
+
+def _banner(colour: str, title: str, detail: str) -> None:
+    st.markdown(f"<div role='status' style='background:{colour};padding:0.9rem 1.3rem;border-radius:8px;"
+                f"color:#fff'><div style='font-size:1.9rem;font-weight:700;letter-spacing:0.03em'>"
+                f"{title}</div><div style='font-size:1.05rem'>{detail}</div></div>", unsafe_allow_html=True)
+
+
+def members_table(result: Result) -> None:
+    """Every model's probability, verdict and whether it agrees with the headline verdict."""
+    rows = [{"Model": m.name, "Probability": m.probability,
+             "Verdict": "fracture" if m.fractured else "no fracture", "Threshold": m.threshold,
+             "Agrees": "✓ yes" if m.fractured == result.fractured else "✗ no",
+             "In ensemble": "yes" if m.in_ensemble else "no"} for m in result.members]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+        "Probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f"),
+        "Threshold": st.column_config.NumberColumn(format="%.2f")})
+
+
+@st.fragment
+def heatmap_gallery(pred: Predictor, key: str, gray, names: list[str]) -> None:
+    """Original image beside one overlay per model; controls re-run only this fragment."""
+    c1, c2, c3 = st.columns([1, 1, 1])
+    method = c1.selectbox("Heat-map method", list(CAM_METHODS), key=f"m{key}",
+                          help="Grad-CAM and Grad-CAM++ follow gradients; EigenCAM is gradient-free.")
+    alpha = c2.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key=f"a{key}")
+    pre = c3.toggle("Show what the model saw (CLAHE / Canny)", key=f"p{key}")
+    cols = st.columns(len(names) + 1)
+    cols[0].image(gray, caption="Original (unaltered)", width="stretch")
+    heats = st.session_state.setdefault("heatmaps", {})
+    for col, name in zip(cols[1:], names):
+        hk = (key, name, method)
+        if hk not in heats:
+            heats[hk] = pred.heatmap(gray, name, method)
+        col.image(pred.overlay(gray, heats[hk], name, alpha, pre), caption=f"{name} · {method}",
+                  width="stretch")
+
+
+def worklist(results: list[Result]) -> int:
+    """A table of every uploaded file; returns the index of the row the user opened."""
+    rows = [{"File": r.file, "Verdict": "⚠ cannot analyse" if r.error else
+             ("FRACTURE SUSPECTED" if r.fractured else "no fracture found"),
+             "Probability": None if r.error else r.probability,
+             "Flag": "🔴" if r.fractured else ("⚠" if r.error else "")} for r in results]
+    event = st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", on_select="rerun",
+                         selection_mode="single-row", key="worklist", column_config={
+                             "Probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0,
+                                                                            format="%.2f")})
+    chosen = event.selection.rows if event and event.selection else []
+    return chosen[0] if chosen else 0

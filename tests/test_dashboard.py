@@ -1,0 +1,85 @@
+"""Every page through streamlit.testing.v1.AppTest, with tiny trained models."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.badfiles import CASES
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "dashboard" / "app.py")
+TIMEOUT = 120
+
+
+@pytest.fixture
+def app(trained, monkeypatch):
+    monkeypatch.setenv("FRACTURE_WEIGHTS_DIR", str(trained / "weights"))
+    monkeypatch.setenv("FRACTURE_REPORTS_DIR", str(trained / "reports"))
+    return AppTest.from_file(APP, default_timeout=TIMEOUT)
+
+
+def markdown(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_diagnose_without_upload_shows_notice_and_prompt(app):
+    at = app.run()
+    assert not at.exception
+    assert "Decision-support aid, not a diagnosis" in at.warning[0].value
+    assert any("Nothing uploaded yet" in i.value for i in at.info)
+
+
+def test_diagnose_upload_gives_verdict_and_overlays(app, sample_dir):
+    at = app.run()
+    xray = sorted((sample_dir / "images").glob("*.jpg"))[0]
+    at.file_uploader(key="uploads").set_value((xray.name, xray.read_bytes(), "image/jpeg")).run()
+    assert not at.exception
+    text = markdown(at)
+    assert "FRACTURE SUSPECTED" in text or "NO FRACTURE FOUND" in text
+    assert any("found" in c.value and "false alarm" in c.value for c in at.caption)
+    assert len(at.image) == 1 + 2  # the original + one overlay per model
+    assert at.dataframe[0].value.shape[0] == 2  # one row per model
+
+
+def test_diagnose_bad_file_gets_a_clear_message(app):
+    at = app.run()
+    at.file_uploader(key="uploads").set_value(("scan.png", b"this is not an x-ray", "image/png")).run()
+    assert not at.exception
+    assert "This file is not an image" in markdown(at)
+    assert len(at.image) == 0
+
+
+def test_diagnose_worklist_for_several_files(app, sample_dir, xray_gray):
+    at = app.run()
+    files = [(p.name, p.read_bytes(), "image/jpeg") for p in sorted((sample_dir / "images").glob("*.jpg"))[:3]]
+    files.append(("empty.dcm", CASES["zero_byte"][0](xray_gray), "application/dicom"))
+    at.file_uploader(key="uploads").set_value(files).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 4 and "cannot analyse" in table["Verdict"].iloc[3]
+
+
+def test_diagnose_with_no_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRACTURE_WEIGHTS_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert "No models are installed" in at.error[0].value
+
+
+def test_compare_page(app):
+    at = app.run()
+    at.switch_page("views/compare.py").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert {"custom_cnn", "efficientnet_lite0", "ensemble"} <= set(table["model"])
+    assert len(at.get("plotly_chart")) >= 5
+
+
+def test_explore_page(app):
+    at = app.run()
+    at.switch_page("views/explore.py").run()
+    assert not at.exception
+    assert len(at.image) == 12  # one page of the gallery
+    assert any("surgical hardware" in w.value for w in at.warning)
