@@ -46,7 +46,8 @@ def cache_key(model: str, init_id: str, cfg: PreprocessConfig, names: Sequence[s
 def stem_batch(net: FractureNet, grays: Sequence[np.ndarray], cfg: PreprocessConfig) -> np.ndarray:
     """Run the frozen stem on preprocessed images; float16 activations (N, C, H, W)."""
     x = torch.from_numpy(np.stack([preprocess(g, cfg)[0] for g in grays]))
-    return net.stem(x.contiguous(memory_format=torch.channels_last)).to(torch.float16).numpy()
+    dev = next(net.parameters()).device
+    return net.stem(x.contiguous(memory_format=torch.channels_last).to(dev)).to(torch.float16).cpu().numpy()
 
 
 def cached_stem(net: FractureNet, key: str, grays: Sequence[np.ndarray], cfg: PreprocessConfig,

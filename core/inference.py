@@ -27,8 +27,9 @@ def score_images(net: FractureNet, grays: Sequence[np.ndarray], cfg: PreprocessC
     for start in range(0, len(grays), batch):
         chunk = grays[start:start + batch]
         views = [chunk] + ([[hflip(g) for g in chunk]] if tta else [])
-        margins = [logit_margin(net(_tensor(v, cfg))) for v in views]
-        out.append(torch.stack(margins).mean(0).numpy())
+        dev = next(net.parameters()).device
+        margins = [logit_margin(net(_tensor(v, cfg).to(dev))) for v in views]
+        out.append(torch.stack(margins).mean(0).float().cpu().numpy())
         if progress is not None:
             progress(min(start + batch, len(grays)), len(grays))
     return np.concatenate(out) if out else np.zeros(0)

@@ -60,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache-dir", type=Path, default=cache.CACHE_DIR, help="frozen-stem activation cache")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cpu or cuda (mixed precision on cuda)")
     args = p.parse_args(argv)
     args.name = args.name or args.model
     args.run_dir = args.run_dir or Path("runs") / args.name
@@ -131,12 +133,13 @@ def eval_scores(net: FractureNet, arrays: list[np.ndarray] | None, split: Split,
     if arrays is None:
         return score_images(net, split.grays, cfg, tta=True, batch=batch)
     net.eval()
+    dev = next(net.parameters()).device
     out = []
     with torch.no_grad():
         for start in range(0, len(split.y), batch):
-            m = [logit_margin(net.forward_from_stem(torch.from_numpy(a[start:start + batch].astype(np.float32))))
+            m = [logit_margin(net.forward_from_stem(torch.from_numpy(a[start:start + batch].astype(np.float32)).to(dev)))
                  for a in arrays]
-            out.append(torch.stack(m).mean(0).numpy())
+            out.append(torch.stack(m).mean(0).float().cpu().numpy())
     return np.concatenate(out)
 
 
@@ -165,16 +168,20 @@ def train_epoch(net: FractureNet, src: Source, y: np.ndarray, opt: torch.optim.O
         net.stem.eval()
     order = epoch_order(y, args.balance, np.random.default_rng([args.seed, epoch]))
     forward = net.forward_from_stem if cached else net.forward
+    dev = next(net.parameters()).device
+    scaler = torch.amp.GradScaler(enabled=dev.type == "cuda")
     losses = []
     bar = tqdm(range(0, len(order), args.batch), desc=f"epoch {epoch}", unit="batch", leave=False, mininterval=10)
     for start in bar:
         idx = order[start:start + args.batch]
         if len(idx) < 2:
             continue
-        loss = loss_fn(forward(src.get(idx, epoch)), torch.from_numpy(y[idx]).long())
+        with torch.autocast(dev.type, enabled=dev.type == "cuda"):
+            loss = loss_fn(forward(src.get(idx, epoch).to(dev)), torch.from_numpy(y[idx]).long().to(dev))
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         sched.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{np.mean(losses):.4f}")
@@ -208,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     t0 = time.time()
     net, cfg, start, frozen = build(args)
+    net.to(args.device)
     splits = load_splits(args)
     arrays = cached_sources(net, args, cfg, splits, start["sha256"] or "hub") if frozen else None
     src = make_train_source(args, cfg, splits["train"], arrays["train"] if arrays else None)

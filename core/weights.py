@@ -51,9 +51,9 @@ def save_model(net: FractureNet, card: dict[str, Any], out_dir: str | Path) -> P
     out.mkdir(parents=True, exist_ok=True)
     name = card["name"]
     wpath = out / f"{name}.safetensors"
-    state = {k: v.detach().to(torch.float16).contiguous() for k, v in net.state_dict().items()
+    state = {k: v.detach().cpu().to(torch.float16).contiguous() for k, v in net.state_dict().items()
              if v.is_floating_point()}
-    state.update({k: v for k, v in net.state_dict().items() if not v.is_floating_point()})
+    state.update({k: v.cpu() for k, v in net.state_dict().items() if not v.is_floating_point()})
     save_file(state, str(wpath), metadata={"name": name, "architecture": card["architecture"]})
     card = dict(card, weights={"file": wpath.name, "sha256": sha256(wpath),
                                "bytes": wpath.stat().st_size, "dtype": "float16"})

@@ -8,11 +8,11 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="Fracture X-ray dashboard", page_icon="🦴", layout="wide")
+st.set_page_config(page_title="Fracture X-ray dashboard", page_icon=":material/radiology:", layout="wide")
 HERE = Path(__file__).parent
 pages = [
-    st.Page(HERE / "views" / "diagnose.py", title="Diagnose", icon="🩻", default=True),
-    st.Page(HERE / "views" / "compare.py", title="Model comparison", icon="📊"),
-    st.Page(HERE / "views" / "explore.py", title="Dataset explorer", icon="🗂️"),
+    st.Page(HERE / "views" / "diagnose.py", title="Diagnose", icon=":material/radiology:", default=True),
+    st.Page(HERE / "views" / "compare.py", title="Model comparison", icon=":material/bar_chart:"),
+    st.Page(HERE / "views" / "explore.py", title="Dataset explorer", icon=":material/photo_library:"),
 ]
 st.navigation(pages).run()

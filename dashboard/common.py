@@ -43,7 +43,7 @@ def cards() -> dict:
 
 def notice() -> None:
     """The always-visible decision-support notice."""
-    st.warning(NOTICE, icon="⚕️")
+    st.warning(NOTICE, icon=":material/info:")
 
 
 def digest(data: bytes) -> str:

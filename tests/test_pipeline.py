@@ -99,3 +99,18 @@ def test_empty_weights_folder(tmp_path):
     assert pred.members == [] and pred.primary is None
     rc = predict.main([str(ROOT / "README.md"), "--weights", str(tmp_path)])
     assert rc == 2
+
+
+def test_bench_and_results(trained, tmp_path, monkeypatch, capsys):
+    from core import bench, results
+
+    monkeypatch.setenv("FRACTURE_REPORTS_DIR", str(trained / "reports"))
+    monkeypatch.setenv("FRACTURE_WEIGHTS_DIR", str(trained / "weights"))
+    assert bench.main(["--runs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "ensemble verdict:" in out and "verdict + one Grad-CAM per member:" in out
+    saved = json.loads((trained / "reports" / "bench.json").read_text())
+    assert saved["ensemble_verdict_ms"] > 0 and len(saved["models"]) == 2
+    assert results.main(["--out", str(tmp_path / "R.md")]) == 0
+    text = (tmp_path / "R.md").read_text()
+    assert "| ensemble | yes |" in text and "CPU speed" in text and "hardware-free AUC" in text

@@ -39,7 +39,7 @@ c3.plotly_chart(px.bar(views, x="view", y="images", title="By view"), width="str
 hw = df[df["hardware"] == 1]
 st.warning(f"**Shortcut to watch:** {int(hw['fractured'].sum())} of {len(hw)} images with surgical hardware "
            "(plates, screws) are labelled fractured, so a model can score by spotting metal. The model "
-           "comparison page reports ROC-AUC on hardware-free images for this reason.", icon="🔩")
+           "comparison page reports ROC-AUC on hardware-free images for this reason.", icon=":material/warning:")
 st.plotly_chart(px.scatter(df, x="orig_w", y="orig_h", color="label", opacity=0.5, height=350,
                            title="Original image sizes (pixels)"), width="stretch")
 

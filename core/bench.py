@@ -1,0 +1,86 @@
+"""CPU speed of the shipped ensemble: `python -m core.bench` (also `make bench`).
+
+Loads every model in weights/ once, then times on one 288-px sample radiograph the median of
+20 runs of (a) the ensemble verdict and (b) the verdict plus one Grad-CAM per member, and each
+model alone. Prints the figures and writes reports/bench.json for the comparison page.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from core.loading import load_image
+from core.predict import Predictor
+from core.weights import ROOT, reports_dir, weights_dir
+
+log = logging.getLogger(__name__)
+SAMPLE = ROOT / "data" / "sample" / "images"
+
+
+def median_ms(fn: Callable[[], object], runs: int) -> float:
+    """Median wall time of fn() in milliseconds, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def bench(predictor: Predictor, image_path: Path, runs: int = 20) -> dict:
+    """Latency figures for the ensemble and for each member."""
+    image = load_image(image_path)
+
+    def verdict_and_cams() -> None:
+        predictor.predict_image(image)
+        for m in predictor.members:
+            predictor.heatmap(image.pixels, m.name, "Grad-CAM")
+
+    models = [{"model": m.name, "params (M)": round(m.card["params"] / 1e6, 2),
+               "file (MB)": round(m.card["weights"]["bytes"] / 2**20, 1),
+               "verdict (ms)": round(median_ms(lambda m=m: m.probability(image.pixels), runs), 1),
+               "Grad-CAM (ms)": round(median_ms(lambda m=m: predictor.heatmap(image.pixels, m.name), runs), 1)}
+              for m in predictor.members]
+    return {"image": image_path.name, "image_px": f"{image.pixels.shape[1]}×{image.pixels.shape[0]}",
+            "runs": runs, "threads": torch.get_num_threads(),
+            "ensemble_verdict_ms": round(median_ms(lambda: predictor.predict_image(image), runs), 1),
+            "verdict_plus_cams_ms": round(median_ms(verdict_and_cams, runs), 1), "models": models}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print it."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", type=Path, default=None)
+    p.add_argument("--image", type=Path, default=sorted(SAMPLE.glob("*.jpg"))[0])
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", type=Path, default=None, help="default reports/bench.json")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(args.threads)
+    predictor = Predictor(args.weights or weights_dir())
+    if not predictor.members:
+        raise SystemExit("no models in weights/")
+    result = bench(predictor, args.image, args.runs)
+    out = args.out or reports_dir() / "bench.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"ensemble verdict: {result['ensemble_verdict_ms']:.0f} ms (median of {args.runs}, "
+          f"{result['threads']} threads, {len(predictor.members)} models, image {result['image_px']})")
+    print(f"verdict + one Grad-CAM per member: {result['verdict_plus_cams_ms']:.0f} ms")
+    for m in result["models"]:
+        print(f"  {m['model']:<24} verdict {m['verdict (ms)']:>6.0f} ms  Grad-CAM {m['Grad-CAM (ms)']:>6.0f} ms  "
+              f"{m['params (M)']} M params  {m['file (MB)']} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
