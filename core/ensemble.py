@@ -20,6 +20,7 @@ from core.calibration import calibrated, choose_thresholds, fit_temperature, nll
 from core.data import DATA_DIR
 from core.evaluation import summarize
 from core.finalize import write_predictions
+from core.uncertainty import fit_margin, flags, measure
 from core.weights import CARDS_DIR, WEIGHTS_DIR, read_card, write_card
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,9 @@ def read_member(name: str, pred_dir: Path = PRED_DIR) -> MemberScores:
 
 def fit_ensemble(members: list[str], weighting: str = "mean", pred_dir: Path = PRED_DIR,
                  labels: Path = DATA_DIR / "labels.csv") -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """Fit weights, temperature and thresholds on val; return the card and per-split predictions."""
+    """Fit weights, temperature, thresholds and the uncertainty rule on val; report val and test."""
     scores = [read_member(m, pred_dir) for m in members]
+    member_thresholds = [read_card(pred_dir.parent / "cards" / f"{m}.json")["thresholds"] for m in members]
     idx = {s: getattr(scores[0], s).index for s in ("val", "test")}
     probs = {s: np.stack([getattr(m, s).loc[idx[s], "prob"].to_numpy() for m in scores]) for s in idx}
     y = {s: getattr(scores[0], s).loc[idx[s], "fractured"].to_numpy() for s in idx}
@@ -86,9 +88,31 @@ def fit_ensemble(members: list[str], weighting: str = "mean", pred_dir: Path = P
             "temperature": temperature, "thresholds": thresholds, "thresholds_chosen_on": "val",
             "metrics": {s: summarize(y[s], logits[s], temperature, thresholds,
                                      meta.loc[idx[s]].reset_index()) for s in idx},
-            "pairwise_agreement": pairwise_agreement(members, probs["test"])}
+            "pairwise_agreement": pairwise_agreement(members, probs["test"]),
+            "uncertainty": uncertainty_rule(y, probs, {s: calibrated(logits[s], temperature) for s in idx},
+                                            thresholds, member_thresholds)}
     frames = {s: pd.DataFrame({"image": idx[s], "fractured": y[s], "logit": logits[s]}) for s in idx}
     return card, frames
+
+
+def disagreement(member_probs: np.ndarray, member_thresholds: list[float], verdict: np.ndarray) -> np.ndarray:
+    """Per case: does any member's own verdict differ from the ensemble's?"""
+    votes = np.asarray(member_probs) >= np.asarray(member_thresholds)[:, None]
+    return (votes != np.asarray(verdict, bool)[None, :]).any(axis=0)
+
+
+def uncertainty_rule(y: dict, member_probs: dict, p: dict, thresholds: dict[str, float],
+                     member_thresholds: list[dict[str, float]], budget: float = 0.10) -> dict[str, Any]:
+    """Per operating point: the val-fitted margin and the rule's effect on val and test."""
+    out = {}
+    for op, t in thresholds.items():
+        mt = [m[op] for m in member_thresholds]
+        margin = fit_margin(p["val"], t, budget)
+        out[op] = {"margin_logit": margin, "budget": budget, "rule": "members disagree or |logit p - logit t| < margin"}
+        for s in ("val", "test"):
+            f = flags(p[s], t, margin, disagreement(member_probs[s], mt, p[s] >= t))
+            out[op][s] = measure(y[s], p[s], t, f)
+    return out
 
 
 def pairwise_agreement(names: list[str], probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:

@@ -21,6 +21,7 @@ from core.calibration import HIGH_SENSITIVITY, OPERATING_POINTS, calibrated
 from core.ensemble import ENSEMBLE_CARD, agreement, combine
 from core.errors import InputError, WeightsError
 from core.inference import score_images
+from core.uncertainty import flags
 from core.loading import LoadedImage, load_image
 from core.models import FractureNet
 from core.explain import heatmap, overlay, resize_map
@@ -72,6 +73,7 @@ class Result:
     threshold: float | None = None
     decided_by: str | None = None
     agreement: float | None = None
+    uncertain: bool | None = None
     members: list[MemberResult] = field(default_factory=list)
     image: dict[str, Any] = field(default_factory=dict)
 
@@ -148,7 +150,15 @@ class Predictor:
         verdict = p >= t
         votes = [r.fractured for r in members if r.in_ensemble or self.ensemble is None]
         return Result(image.meta.get("name", ""), None, p, verdict, operating_point, t, self.primary,
-                      agreement(votes, verdict), members, dict(image.meta))
+                      agreement(votes, verdict), self._uncertain(p, t, votes, verdict, operating_point),
+                      members, dict(image.meta))
+
+    def _uncertain(self, p: float, t: float, votes: list[bool], verdict: bool, op: str) -> bool | None:
+        """The ensemble card's val-fitted rule; None when there is no ensemble to apply it to."""
+        rule = (self.ensemble or {}).get("uncertainty", {}).get(op)
+        if rule is None:
+            return None
+        return bool(flags(np.array([p]), t, rule["margin_logit"], np.array([any(v != verdict for v in votes)]))[0])
 
     def heatmap(self, gray: np.ndarray, name: str, method: str = "Grad-CAM") -> np.ndarray:
         """Where model `name` looked for 'fractured', on the original image grid, in [0, 1]."""

@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.explain import CAM_METHODS
 from core.predict import Predictor, Result
+from core.report import model_versions, pdf_report, worklist_csv
 from dashboard.common import OP_LABELS
 
 COLOURS = {"fractured": "#8b1e1e", "clear": "#1d5e3a", "error": "#6b5a12"}
@@ -24,6 +25,9 @@ def verdict_banner(result: Result, summary: dict) -> None:
               f"{result.threshold:.2f} · setting: {OP_LABELS[result.operating_point]} · "
               f"models agreeing: {result.agreement:.0%}")
     _banner(COLOURS["fractured" if result.fractured else "clear"], title, detail)
+    if result.uncertain:
+        st.warning("**Uncertain — a second read is recommended.** The models disagree or the probability "
+                   "lies close to the threshold (rule fitted on validation data).", icon=":material/help:")
     st.caption(plain_words(summary, who))
 
 
@@ -83,3 +87,25 @@ def worklist(results: list[Result]) -> int:
                                                                             format="%.2f")})
     chosen = event.selection.rows if event and event.selection else []
     return chosen[0] if chosen else 0
+
+
+def downloads(pred: Predictor, key: str, result: Result, gray, image_sha: str, summary: dict,
+              all_results: list[Result]) -> None:
+    """PDF report of this image (built only when clicked) and, for several files, the worklist CSV."""
+    def pdf() -> bytes:
+        heats = st.session_state.setdefault("heatmaps", {})
+        overlays = {}
+        for m in result.members:
+            hk = (key, m.name, "Grad-CAM")
+            if hk not in heats:
+                heats[hk] = pred.heatmap(gray, m.name, "Grad-CAM")
+            overlays[m.name] = pred.overlay(gray, heats[hk], m.name, 0.45)
+        return pdf_report(result, gray, overlays, summary, model_versions(pred), image_sha)
+
+    stem = result.file.rsplit(".", 1)[0]
+    c1, c2 = st.columns(2)
+    c1.download_button("Download PDF report", data=pdf, file_name=f"{stem}_fracture_report.pdf",
+                       mime="application/pdf", on_click="ignore", icon=":material/picture_as_pdf:")
+    if len(all_results) > 1:
+        c2.download_button("Download worklist CSV", data=worklist_csv(all_results), file_name="worklist.csv",
+                           mime="text/csv", on_click="ignore", icon=":material/table:")

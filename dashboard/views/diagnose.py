@@ -6,7 +6,8 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.common import OP_LABELS, digest, get_predictor, notice
-from dashboard.components import heatmap_gallery, members_table, verdict_banner, worklist
+from core.report import audit, model_versions
+from dashboard.components import downloads, heatmap_gallery, members_table, verdict_banner, worklist
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "sample" / "images"
 KEEP = 40  # analysed images kept in this browser session's memory (never on disk)
@@ -46,6 +47,7 @@ def analyse(name: str, data: bytes):
     key = (digest(data), op)
     if key not in cache:
         cache[key] = pred.analyse(data, name, op)
+        audit(cache[key][0], data, model_versions(pred))
         while len(cache) > KEEP:
             cache.pop(next(iter(cache)))
     return key[0], *cache[key]
@@ -74,5 +76,6 @@ st.subheader("Every model's verdict")
 members_table(result)
 st.subheader("Where each model looked")
 heatmap_gallery(pred, key, image.pixels, [m.name for m in result.members])
+downloads(pred, key, result, image.pixels, key, s, [r for _, r, _ in analysed])
 st.caption("Heat maps show the image regions that pushed each model towards *fracture*; they are "
            "not fracture outlines. Warm colours = more influence.")
