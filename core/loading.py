@@ -4,9 +4,10 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -131,17 +132,17 @@ def _load_raster(data: bytes) -> tuple[np.ndarray, dict[str, Any]]:
     except (OSError, SyntaxError, ValueError) as exc:
         raise CorruptImageError(
             f"This {fmt} file is damaged or incomplete (truncated?) and cannot be read.") from exc
-    meta = {"format": fmt, "mode": im.mode, "colour": _is_colour(im)}
+    chroma = _chroma(im)
+    meta = {"format": fmt, "mode": im.mode, "colour": chroma > 3.0, "chroma": chroma}
     return _to_gray_uint8(im), meta
 
 
-def _is_colour(im: Image.Image) -> bool:
-    """True when the image has real colour, not gray stored as RGB."""
+def _chroma(im: Image.Image) -> float:
+    """Mean distance of a pixel's channels from their grey (0 for gray stored as RGB)."""
     if im.mode not in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LAB", "HSV", "PA"):
-        return False
+        return 0.0
     rgb = np.asarray(im.convert("RGB"), dtype=np.int16)[::4, ::4]
-    spread = np.abs(rgb - rgb.mean(axis=2, keepdims=True)).mean()
-    return bool(spread > 3.0)
+    return float(np.abs(rgb - rgb.mean(axis=2, keepdims=True)).mean())
 
 
 def _to_gray_uint8(im: Image.Image) -> np.ndarray:
@@ -190,9 +191,21 @@ def _load_dicom(data: bytes) -> tuple[np.ndarray, dict[str, Any]]:
         raise DicomError("This DICOM has no pixel data (it may be a report or a structured document).")
     arr = _dicom_pixels(ds)
     meta = {"format": "DICOM", "mode": str(ds.get("PhotometricInterpretation", "")),
-            "colour": False, "modality": str(ds.get("Modality", "")),
+            "colour": False, "chroma": 0.0, "modality": str(ds.get("Modality", "")),
             "body_part": str(ds.get("BodyPartExamined", ""))}
     return arr, meta
+
+
+@contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Silence a library logger that prints its own tracebacks; we raise a clear error instead."""
+    lg = logging.getLogger(logger)
+    old = lg.level
+    lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        lg.setLevel(old)
 
 
 def _dicom_pixels(ds: Any) -> np.ndarray:
@@ -200,8 +213,10 @@ def _dicom_pixels(ds: Any) -> np.ndarray:
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     try:
-        raw = ds.pixel_array
-    except (RuntimeError, NotImplementedError, ValueError, AttributeError) as exc:
+        with _quiet("pydicom"):
+            raw = ds.pixel_array
+    except (RuntimeError, NotImplementedError, ValueError, AttributeError, OSError) as exc:
+        log.info("DICOM decoding failed: %s", exc)
         syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         label = getattr(syntax, "name", str(syntax))
         raise DicomError(

@@ -27,6 +27,7 @@ from core.models import FractureNet
 from core.explain import heatmap, overlay, resize_map
 from core.preprocess import PreprocessConfig, model_view
 from core.registry import ModelSpec, get_spec
+from core.scope import ScopeModel
 from core.weights import WEIGHTS_DIR, find_cards, load_model, read_card
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class Result:
     decided_by: str | None = None
     agreement: float | None = None
     uncertain: bool | None = None
+    out_of_scope: bool = False
+    scope_overridden: bool = False
     members: list[MemberResult] = field(default_factory=list)
     image: dict[str, Any] = field(default_factory=dict)
 
@@ -89,6 +92,8 @@ class Predictor:
         self.weights_dir = Path(weights_dir)
         self.members = [self._load(c) for c in find_cards(self.weights_dir)]
         self.ensemble = self._ensemble_card()
+        scope = self.weights_dir / "scope.json"
+        self.scope = ScopeModel.load(scope) if scope.is_file() else None
 
     @staticmethod
     def _load(card_path: Path) -> Member:
@@ -173,19 +178,26 @@ class Predictor:
         return view[box.top:box.top + box.height, box.left:box.left + box.width]
 
     def analyse(self, source: str | Path | bytes, name: str | None = None,
-                operating_point: str = HIGH_SENSITIVITY) -> tuple[Result, LoadedImage | None]:
-        """Load and predict; a file that cannot be used gives a Result with `error` set and no image."""
+                operating_point: str = HIGH_SENSITIVITY,
+                override_scope: bool = False) -> tuple[Result, LoadedImage | None]:
+        """Load, check it is a bone X-ray, predict. An unusable file gives a Result with `error` set."""
         label = name or (Path(source).name if not isinstance(source, (bytes, bytearray)) else "upload")
         try:
             image = load_image(source, label)
         except InputError as exc:
             return Result(label, error=str(exc)), None
-        return self.predict_image(image, operating_point), image
+        scope = self.scope.check(image) if self.scope is not None else None
+        if scope is not None and not scope.in_scope and not override_scope:
+            return Result(label, error=f"This does not look like a bone X-ray: {scope.reason}.",
+                          out_of_scope=True, image=dict(image.meta)), image
+        result = self.predict_image(image, operating_point)
+        result.scope_overridden = scope is not None and not scope.in_scope
+        return result, image
 
     def predict_source(self, source: str | Path | bytes, name: str | None = None,
-                       operating_point: str = HIGH_SENSITIVITY) -> Result:
+                       operating_point: str = HIGH_SENSITIVITY, override_scope: bool = False) -> Result:
         """The Result of `analyse` alone."""
-        return self.analyse(source, name, operating_point)[0]
+        return self.analyse(source, name, operating_point, override_scope)[0]
 
     def overlay(self, gray: np.ndarray, heat: np.ndarray, name: str, alpha: float,
                 preprocessed: bool = False) -> np.ndarray:
@@ -203,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--operating-point", choices=OPERATING_POINTS, default=HIGH_SENSITIVITY)
     p.add_argument("--weights", type=Path, default=WEIGHTS_DIR)
+    p.add_argument("--override-scope", action="store_true",
+                   help="analyse images the out-of-scope check refuses (the result says so)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     try:
@@ -214,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no models in {args.weights}", file=sys.stderr)
         return 2
     for f in args.files:
-        r = predictor.predict_source(f, operating_point=args.operating_point)
+        r = predictor.predict_source(f, operating_point=args.operating_point, override_scope=args.override_scope)
         print(json.dumps(r.to_dict(), default=_json_default) if args.json else _text(r))
     return 0
 
@@ -230,7 +244,8 @@ def _text(r: Result) -> str:
         return f"{r.file}: REJECTED — {r.error}"
     label = "FRACTURED" if r.fractured else "not fractured"
     parts = ", ".join(f"{m.name} {m.probability:.2f}" for m in r.members)
-    return (f"{r.file}: {label} (p={r.probability:.3f}, {r.operating_point} threshold {r.threshold:.3f}, "
+    note = " [out-of-scope check overridden]" if r.scope_overridden else ""
+    return (f"{r.file}: {label}{note} (p={r.probability:.3f}, {r.operating_point} threshold {r.threshold:.3f}, "
             f"by {r.decided_by}; agreement {r.agreement:.0%}) [{parts}]")
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import os
 from pathlib import Path
@@ -33,7 +32,8 @@ def worklist_csv(results: list[Result]) -> bytes:
         row = {"file": r.file, "error": r.error or "", "verdict": "" if r.error else
                ("fracture suspected" if r.fractured else "no fracture found"),
                "probability": r.probability, "operating_point": r.operating_point, "threshold": r.threshold,
-               "uncertain": r.uncertain, "decided_by": r.decided_by}
+               "uncertain": r.uncertain, "decided_by": r.decided_by, "out_of_scope": r.out_of_scope,
+               "scope_overridden": r.scope_overridden}
         row.update({f"p_{m.name}": round(m.probability, 4) for m in r.members})
         rows.append(row)
     return pd.DataFrame(rows).to_csv(index=False).encode()
@@ -76,6 +76,8 @@ def _verdict_block(pdf: Any, r: Result, s: dict) -> None:
     title = "FRACTURE SUSPECTED" if r.fractured else "NO FRACTURE FOUND"
     if r.uncertain:
         title += "  (uncertain - a second read is recommended)"
+    if r.scope_overridden:
+        title += "  [out-of-scope check overridden by the user]"
     pdf.cell(0, 9, _latin1(title), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
     pdf.multi_cell(0, 5, _latin1(

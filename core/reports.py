@@ -22,9 +22,16 @@ def load_cards(root: Path | None = None) -> dict[str, Any]:
         cards["ensemble"] = cards.pop("ensemble")
     preds = {name: {s: pd.read_csv(pred_dir / f"{name}_{s}.csv") for s in ("val", "test")
                     if (pred_dir / f"{name}_{s}.csv").is_file()} for name in cards}
-    bench_path = root / "bench.json"
-    bench = json.loads(bench_path.read_text()) if bench_path.is_file() else None
-    return {"cards": cards, "predictions": preds, "bench": bench}
+    extra = {k: json.loads((root / f"{k}.json").read_text()) if (root / f"{k}.json").is_file() else None
+             for k in ("bench", "pointing")}
+    return {"cards": cards, "predictions": preds, **extra}
+
+
+def pointing_table(pointing: dict) -> pd.DataFrame:
+    """Hit rate per model (rows) and CAM method (columns), plus the random-point baseline column."""
+    df = pd.DataFrame(pointing["hit_rate"]).T.round(3)
+    df["random point"] = round(pointing["baseline_random_point"], 3)
+    return df.reset_index(names="model")
 
 
 def _fmt_ci(m: dict[str, Any], key: str = "roc_auc") -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.reports import canny_ablation, load_cards, metrics_table, region_table
+from core.reports import canny_ablation, load_cards, metrics_table, pointing_table, region_table
 from core.weights import reports_dir, weights_dir
 
 
@@ -43,6 +43,11 @@ def render(data: dict, shipped: set[str]) -> str:
     ablation = canny_ablation(cards)
     parts += ["## Canny edge enhancement ablation (same seed and schedule)", "",
               markdown_table(ablation) if not ablation.empty else "Not run yet.", ""]
+    if data.get("pointing"):
+        pt = data["pointing"]
+        parts += [f"## Pointing game ({pt['split']}, {pt['n_images']} fractured images with boxes, "
+                  f"tolerance {pt['tolerance']:.0%}; `python -m core.pointing`)", "",
+                  markdown_table(pointing_table(pt)), ""]
     if bench:
         parts += ["## CPU speed (`make bench`)", "",
                   f"Ensemble verdict **{bench['ensemble_verdict_ms']:.0f} ms**; verdict plus one Grad-CAM per "

@@ -55,8 +55,9 @@ def trained(tmp_path_factory, mini_dataset):
     from core import ensemble, train
 
     root = tmp_path_factory.mktemp("trained")
+    start = _random_start(root / "effnet_start.safetensors")  # stands in for an ImageNet file
     for arch in ARCHS:
-        init = [] if arch == "custom_cnn" else ["--init", "default"]
+        init = [] if arch == "custom_cnn" else ["--init", str(start)]
         rc = train.main(["--model", arch, "--data", str(mini_dataset), "--epochs", "2", "--views", "2",
                          "--budget-min", "0.0001",
                          "--batch", "8", "--size", "96", "--out", str(root / "weights"),
@@ -70,3 +71,14 @@ def trained(tmp_path_factory, mini_dataset):
     return root
 
 
+
+
+def _random_start(path: Path) -> Path:
+    """A starting-weights file in the layout of ../shared/pretrained (timm keys, float16)."""
+    import timm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    net = timm.create_model("tf_efficientnet_lite0")
+    save_file({k: v.half() for k, v in net.state_dict().items()}, str(path))
+    return path

@@ -113,3 +113,19 @@ def test_uploads_are_never_written_to_disk(trained, monkeypatch, sample_dir):
     for p in new:
         assert marker not in Path(p).read_bytes(), f"upload written to {p}"
     assert not [p for p in new if "private" in p]
+
+
+def test_pointing_game_hit_and_baseline(trained, sample_dir, tmp_path):
+    from core import pointing
+
+    heat = np.zeros((100, 200), np.float32)
+    heat[40, 150] = 1.0
+    assert pointing.hit(heat, [(140, 30, 20, 20)], tolerance=0.0)
+    assert not pointing.hit(heat, [(10, 10, 20, 20)], tolerance=0.0)
+    assert pointing.hit(heat, [(155, 30, 20, 20)], tolerance=0.05)  # 10 px grown box reaches x=150
+    out = tmp_path / "pointing.json"
+    assert pointing.main(["--weights", str(trained / "weights"), "--data", str(sample_dir),
+                          "--methods", "Grad-CAM", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["n_images"] >= 10 and 0 < result["baseline_random_point"] < 1
+    assert set(result["hit_rate"]) == {"custom_cnn", "efficientnet_lite0"}

@@ -6,7 +6,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.reports import agreement_matrix, canny_ablation, metrics_table, region_table
+from core.reports import agreement_matrix, canny_ablation, metrics_table, pointing_table, region_table
 from dashboard.common import OP_LABELS, cards, notice
 
 st.title("Model comparison")
@@ -83,6 +83,14 @@ if ablation.empty:
     st.info("No architecture has been trained both with and without Canny yet.")
 else:
     st.dataframe(ablation, hide_index=True, width="stretch")
+pointing = data.get("pointing")
+if pointing:
+    st.subheader("Do the heat maps point at the fracture? (pointing game)")
+    st.dataframe(pointing_table(pointing), hide_index=True, width="stretch")
+    st.caption(f"Share of the {pointing['n_images']} fractured {pointing['split']} images with boxes whose "
+               "heat-map maximum falls inside a radiologist's box (grown by "
+               f"{pointing['tolerance']:.0%} of the longer side); 'random point' is the chance rate. "
+               "`python -m core.pointing`.")
 bench = data.get("bench")
 if bench:
     st.subheader("Size and CPU speed")

@@ -41,12 +41,15 @@ if not files:
     files = [(choice, (SAMPLES / choice).read_bytes())]
 
 
+overrides = st.session_state.setdefault("scope_overrides", set())
+
+
 def analyse(name: str, data: bytes):
-    """Result and image for one file, computed once per session and operating point."""
+    """Result and image for one file, computed once per session, operating point and override."""
     cache = st.session_state.setdefault("analyses", {})
-    key = (digest(data), op)
+    key = (digest(data), op, digest(data) in overrides)
     if key not in cache:
-        cache[key] = pred.analyse(data, name, op)
+        cache[key] = pred.analyse(data, name, op, override_scope=key[2])
         audit(cache[key][0], data, model_versions(pred))
         while len(cache) > KEEP:
             cache.pop(next(iter(cache)))
@@ -67,8 +70,14 @@ key, result, image = analysed[index]
 if len(analysed) > 1:
     st.subheader(result.file)
 verdict_banner(result, s)
+if result.out_of_scope and st.button("Analyse anyway: I confirm this is a radiograph", icon=":material/warning:"):
+    overrides.add(key)
+    st.rerun()
 if result.error:
     st.stop()
+if result.scope_overridden:
+    st.info("The out-of-scope check was overridden by the user: this image did not look like a bone "
+            "X-ray to the checker, so read the verdict with extra caution.", icon=":material/warning:")
 if image.meta.get("colour"):
     st.warning("This image has colour in it: radiographs are grayscale. Check it is an X-ray.")
 
