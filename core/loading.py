@@ -236,11 +236,18 @@ def _dicom_pixels(ds: Any) -> np.ndarray:
 
 
 def _dicom_range(ds: Any, arr: np.ndarray, windowed: bool) -> tuple[float, float]:
-    """The value range that maps to black..white: the stored bit range unless a LUT rescaled it."""
-    rescaled = float(ds.get("RescaleSlope", 1) or 1) != 1 or float(ds.get("RescaleIntercept", 0) or 0) != 0
+    """The value range that maps to black..white: the stored bit range (rescaled as pydicom's
+    windowing does) unless a VOI LUT table or an unwindowed rescale calls for min–max."""
+    slope = float(ds.get("RescaleSlope", 1) or 1)
+    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    rescaled = slope != 1 or intercept != 0
     if "VOILUTSequence" in ds or (rescaled and not windowed):
         return float(arr.min()), float(arr.max())
     bits = int(ds.get("BitsStored", 8))
     if int(ds.get("PixelRepresentation", 0)) == 0:
-        return 0.0, float(2 ** bits - 1)
-    return float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
+        lo, hi = 0.0, float(2 ** bits - 1)
+    else:
+        lo, hi = float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
+    if rescaled and "ModalityLUTSequence" not in ds:
+        lo, hi = lo * slope + intercept, hi * slope + intercept
+    return lo, hi

@@ -33,13 +33,11 @@ def png16(gray: np.ndarray) -> bytes:
 
 
 def exif_rotated(gray: np.ndarray) -> bytes:
-    """Pixels stored rotated 90°, with EXIF orientation 6 telling the viewer to rotate back."""
+    """A JPEG whose pixels are stored rotated 90°, with EXIF orientation 6 telling viewers to turn it back."""
     stored = Image.fromarray(np.ascontiguousarray(np.rot90(gray, 1)))
     exif = Image.Exif()
     exif[0x0112] = 6
-    buf = io.BytesIO()
-    stored.save(buf, format="PNG", exif=exif.tobytes())
-    return buf.getvalue()
+    return jpeg(stored, exif=exif.tobytes())
 
 
 def dicom(gray: np.ndarray, monochrome1: bool = False, pixels: bool = True,

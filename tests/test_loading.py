@@ -31,7 +31,7 @@ def test_every_case_loads_or_fails_clearly(case, xray_gray):
 
 @pytest.mark.parametrize("case", sorted(VALID_SAME_PIXELS))
 def test_valid_variants_give_the_clean_pixels(case, xray_gray):
-    tolerance = 3 if case == "jpeg_named_png" else 0
+    tolerance = 3 if case in ("jpeg_named_png", "exif_rotated") else 0
     img = load_image(CASES[case][0](xray_gray))
     diff = np.abs(img.pixels.astype(int) - xray_gray.astype(int))
     assert diff.mean() <= tolerance
@@ -65,3 +65,22 @@ def test_scale_to_uint8_by_container_depth(bits):
     top = 2 ** bits - 1
     out = scale_to_uint8(np.array([[0, top // 2, top]]))
     assert out.tolist() == [[0, 127, 255]] or out.tolist() == [[0, 128, 255]]
+
+
+def test_dicom_window_and_rescale_are_applied(xray_gray):
+    import io
+
+    import pydicom
+
+    from tests.badfiles import dicom
+
+    ds = pydicom.dcmread(io.BytesIO(dicom(xray_gray)))
+    stored = xray_gray.astype(np.uint16) * 4 + 100  # 12-bit data with an offset
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    ds.PixelData = stored.tobytes()
+    ds.RescaleSlope, ds.RescaleIntercept = 1, -100  # modality LUT removes the offset
+    ds.WindowCenter, ds.WindowWidth = 512, 1024  # shows 0…1023, i.e. the original 0…255 × 4
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    img = load_image(buf.getvalue())
+    assert np.abs(img.pixels.astype(int) - xray_gray.astype(int)).mean() < 2.0
