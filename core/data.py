@@ -96,7 +96,7 @@ def draw_boxes(gray: np.ndarray, boxes: list[tuple[float, float, float, float]],
                colour: tuple[int, int, int] = (255, 64, 64)) -> np.ndarray:
     """RGB copy of a radiograph with fracture boxes (x, y, w, h) outlined."""
     rgb = np.repeat(gray[:, :, None], 3, axis=2).copy()
-    thickness = max(1, round(max(gray.shape) / 300))
+    thickness = max(2, round(max(gray.shape) / 150))
     for x, y, w, h in boxes:
         cv2.rectangle(rgb, (int(x), int(y)), (int(x + w), int(y + h)), colour, thickness)
     return rgb

@@ -154,9 +154,11 @@ class Predictor:
             p, t = probs[self.primary], self._member(self.primary).card["thresholds"][operating_point]
         verdict = p >= t
         votes = [r.fractured for r in members if r.in_ensemble or self.ensemble is None]
-        return Result(image.meta.get("name", ""), None, p, verdict, operating_point, t, self.primary,
-                      agreement(votes, verdict), self._uncertain(p, t, votes, verdict, operating_point),
-                      members, dict(image.meta))
+        return Result(file=image.meta.get("name", ""), probability=p, fractured=verdict,
+                      operating_point=operating_point, threshold=t, decided_by=self.primary,
+                      agreement=agreement(votes, verdict),
+                      uncertain=self._uncertain(p, t, votes, verdict, operating_point),
+                      members=members, image=dict(image.meta))
 
     def _uncertain(self, p: float, t: float, votes: list[bool], verdict: bool, op: str) -> bool | None:
         """The ensemble card's val-fitted rule; None when there is no ensemble to apply it to."""

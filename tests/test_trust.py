@@ -34,6 +34,7 @@ def test_valid_variant_gets_the_clean_verdict(case, scoped, xray_gray):
     clean = scoped.predict_image(LoadedImage(xray_gray, {"name": "clean"}))
     result = scoped.predict_source(CASES[case][0](xray_gray), f"{case}.img")
     assert result.error is None, result.error
+    assert len(result.members) == len(scoped.members) == 2
     tolerance = 0.02 if case in ("cmyk_jpeg", "exif_rotated") else 1e-6  # JPEG changes a few grey levels
     assert result.probability == pytest.approx(clean.probability, abs=tolerance)
     assert [m.probability for m in result.members] == pytest.approx([m.probability for m in clean.members],

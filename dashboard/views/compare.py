@@ -35,7 +35,8 @@ def curves(kind: str) -> go.Figure:
     if kind == "roc":
         fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot"}))
     titles = ("False-positive rate", "Sensitivity") if kind == "roc" else ("Recall (sensitivity)", "Precision")
-    fig.update_layout(xaxis_title=titles[0], yaxis_title=titles[1], height=430, margin={"t": 30})
+    fig.update_layout(xaxis_title=titles[0], yaxis_title=titles[1], height=480, margin={"t": 30},
+                      legend={"orientation": "h", "y": -0.25})
     return fig
 
 
@@ -61,7 +62,8 @@ with right:
         bins = [b for b in card["metrics"][split]["reliability"] if b["count"]]
         fig.add_trace(go.Scatter(x=[b["mean_p"] for b in bins], y=[b["frac_pos"] for b in bins],
                                  mode="lines+markers", name=f"{n} (ECE {card['metrics'][split]['ece']:.3f})"))
-    fig.update_layout(xaxis_title="Predicted probability", yaxis_title="Observed fracture rate", height=430)
+    fig.update_layout(xaxis_title="Predicted probability", yaxis_title="Observed fracture rate", height=480,
+                      legend={"orientation": "h", "y": -0.25})
     st.plotly_chart(fig, width="stretch")
 
 left, right = st.columns(2)
