@@ -7,7 +7,7 @@ MODEL  ?= efficientnet_lite0
 FRACATLAS_DIR ?= $(abspath ../shared/data/fracatlas)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run test train train-all ensemble evaluate results bench clean-cache
+.PHONY: setup run test train train-all ship ensemble evaluate pointing scope results bench clean-cache
 
 setup: $(STAMP)
 
@@ -32,12 +32,22 @@ train: setup
 train-all: setup
 	bash scripts/train_all.sh
 
+# Copy trained models into weights/ (size budget checked), e.g. `make ship MODELS="vgg16"`.
+ship: setup
+	$(BIN)/python -m core.ship $(MODELS)
+
 ensemble: setup
 	$(BIN)/python -m core.ensemble
 
 evaluate: setup
 	$(BIN)/python -m core.evaluate --weights weights --images $(FRACATLAS_DIR)/images \
 		--labels $(FRACATLAS_DIR)/labels.csv --split test --out reports/eval_test.json
+
+pointing: setup
+	$(BIN)/python -m core.pointing
+
+scope: setup
+	$(BIN)/python -m core.scope
 
 results: setup
 	$(BIN)/python -m core.results

@@ -11,6 +11,8 @@ for model in efficientnet_lite0 mobilenet_v2; do
   $PY -m core.train --model "$model" "${COMMON[@]}"
 done
 $PY -m core.ensemble
+$PY -m core.scope
+$PY -m core.pointing
 $PY -m core.bench
 $PY -m core.results
 echo "train-all wall time: $(( ($(date +%s) - start) / 60 )) min on $(nproc) cores" | tee reports/train_all_time.txt

@@ -114,3 +114,14 @@ def test_bench_and_results(trained, tmp_path, monkeypatch, capsys):
     assert results.main(["--out", str(tmp_path / "R.md")]) == 0
     text = (tmp_path / "R.md").read_text()
     assert "| ensemble | yes |" in text and "CPU speed" in text and "hardware-free AUC" in text
+
+
+def test_ship_checks_budget_and_card(trained, tmp_path, monkeypatch):
+    from core import ship, weights
+
+    shipped = ship.ship(["custom_cnn"], trained / "weights", tmp_path / "w")
+    assert {p.name for p in shipped} == {"custom_cnn.safetensors", "custom_cnn.json"}
+    monkeypatch.setattr(weights, "MAX_FILE_BYTES", 10)
+    monkeypatch.setattr(ship, "MAX_FILE_BYTES", 10)
+    with pytest.raises(WeightsError, match="16 MiB"):
+        ship.ship(["custom_cnn"], trained / "weights", tmp_path / "w2")
