@@ -67,10 +67,13 @@ def heatmap_gallery(pred: Predictor, key: str, gray, names: list[str]) -> None:
     cols = st.columns(len(names) + 1)
     cols[0].image(gray, caption="Original (unaltered)", width="stretch")
     heats = st.session_state.setdefault("heatmaps", {})
+    for stale in [k for k in heats if k[0] != key]:  # keep only the open image's maps in memory
+        del heats[stale]
     for col, name in zip(cols[1:], names):
         hk = (key, name, method)
         if hk not in heats:
-            heats[hk] = pred.heatmap(gray, name, method)
+            with col, st.spinner(f"{name}: computing {method}…"):
+                heats[hk] = pred.heatmap(gray, name, method)
         col.image(pred.overlay(gray, heats[hk], name, alpha, pre), caption=f"{name} · {method}",
                   width="stretch")
 

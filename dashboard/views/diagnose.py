@@ -10,7 +10,7 @@ from core.report import audit, model_versions
 from dashboard.components import downloads, heatmap_gallery, members_table, verdict_banner, worklist
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "sample" / "images"
-KEEP = 40  # analysed images kept in this browser session's memory (never on disk)
+KEEP = 20  # analysed images kept in this browser session's memory (never on disk)
 
 st.title("Diagnose")
 notice()
