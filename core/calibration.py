@@ -1,5 +1,13 @@
-"""Temperature scaling and operating points, fitted on validation data only."""
+"""Calibration (temperature and bias) and operating points, fitted on validation data only.
+
+Models trained with a class-weighted loss over-predict the minority class by about
+log(n_negative / n_positive) in log-odds; temperature scaling alone cannot remove that shift, so the
+calibration map is sigmoid(logit / T + b) (Platt scaling), fitted by maximum likelihood on val.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +46,49 @@ def fit_temperature(y: np.ndarray, logits: np.ndarray) -> float:
             lo, a = a, b
             b = lo + g * (hi - lo)
     return float(np.exp((lo + hi) / 2))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """p = sigmoid(logit / temperature + bias)."""
+
+    temperature: float = 1.0
+    bias: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}")
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probability of 'fractured'."""
+        return sigmoid(np.asarray(logits, float) / self.temperature + self.bias)
+
+    def to_dict(self) -> dict[str, Any]:
+        """For model cards."""
+        return {"temperature": self.temperature, "bias": self.bias, "method": "platt (temperature + bias)"}
+
+    @classmethod
+    def from_card(cls, card: dict[str, Any]) -> "Calibration":
+        """Read a card's calibration (older cards held a temperature alone)."""
+        c = card.get("calibration", {"temperature": card.get("temperature", 1.0)})
+        return cls(float(c["temperature"]), float(c.get("bias", 0.0)))
+
+    @classmethod
+    def fit(cls, y: np.ndarray, logits: np.ndarray) -> "Calibration":
+        """Maximum-likelihood temperature and bias on (val) labels and logits."""
+        from scipy.optimize import minimize
+
+        y, z = np.asarray(y, int), np.asarray(logits, float)
+        if y.min() == y.max():
+            raise ValueError("calibration needs both classes in the labels")
+
+        def loss(v: np.ndarray) -> float:
+            a = z * np.exp(-v[0]) + v[1]
+            return float(np.mean(np.logaddexp(0, a) - y * a))
+
+        start = np.array([np.log(fit_temperature(y, z)), 0.0])
+        v = minimize(loss, start, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-9}).x
+        return cls(float(np.exp(v[0])), float(v[1]))
 
 
 def calibrated(logits: np.ndarray, temperature: float) -> np.ndarray:

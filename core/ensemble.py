@@ -1,7 +1,7 @@
 """The ensemble: every model in weights/, combined by its card (weights/ensemble.json).
 
 `python -m core.ensemble [--members a b ...] [--weighting mean|fit]` fits the ensemble's member
-weights, temperature and thresholds on `val` from the members' per-image prediction files, reports
+weights, calibration and thresholds on `val` from the members' per-image prediction files, reports
 `val` and `test`, and writes weights/ensemble.json plus its predictions.
 """
 from __future__ import annotations
@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.calibration import calibrated, choose_thresholds, fit_temperature, nll
+from core.calibration import Calibration, nll
 from core.data import DATA_DIR
-from core.evaluation import summarize
-from core.finalize import write_predictions
+from core.finalize import calibrate_and_measure, write_predictions
 from core.uncertainty import fit_margin, flags, measure
 from core.weights import CARDS_DIR, WEIGHTS_DIR, read_card, write_card
 
@@ -35,11 +34,11 @@ def to_logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def combine(member_probs: np.ndarray, weights: np.ndarray, temperature: float) -> np.ndarray:
-    """Ensemble probability from members' calibrated probabilities (members along axis 0)."""
+def combine(member_probs: np.ndarray, weights: np.ndarray, calibration: Calibration = Calibration()) -> np.ndarray:
+    """Ensemble probability: weighted mean of members' calibrated probabilities, recalibrated."""
     w = np.asarray(weights, float)[:, None]
     mean = (np.asarray(member_probs, float).reshape(len(w), -1) * w).sum(0) / w.sum()
-    return calibrated(to_logit(mean), temperature)
+    return calibration(to_logit(mean))
 
 
 def agreement(member_votes: list[bool], verdict: bool) -> float:
@@ -51,7 +50,7 @@ def fit_weights(y: np.ndarray, probs: np.ndarray, step: float = 0.1) -> np.ndarr
     """Member weights on the simplex (grid of `step`) that minimise val log-loss."""
     k = len(probs)
     grid = [w for w in itertools.product(np.arange(0, 1 + EPS, step), repeat=k) if abs(sum(w) - 1) < EPS]
-    return np.asarray(min(grid, key=lambda w: nll(y, to_logit(combine(probs, np.array(w), 1.0)), 1.0)))
+    return np.asarray(min(grid, key=lambda w: nll(y, to_logit(combine(probs, np.array(w))), 1.0)))
 
 
 @dataclass(frozen=True)
@@ -71,25 +70,23 @@ def read_member(name: str, pred_dir: Path = PRED_DIR) -> MemberScores:
 
 def fit_ensemble(members: list[str], weighting: str = "mean", pred_dir: Path = PRED_DIR,
                  labels: Path = DATA_DIR / "labels.csv") -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """Fit weights, temperature, thresholds and the uncertainty rule on val; report val and test."""
+    """Fit weights, calibration, thresholds and the uncertainty rule on val; report val and test."""
     scores = [read_member(m, pred_dir) for m in members]
     member_thresholds = [read_card(pred_dir.parent / "cards" / f"{m}.json")["thresholds"] for m in members]
     idx = {s: getattr(scores[0], s).index for s in ("val", "test")}
     probs = {s: np.stack([getattr(m, s).loc[idx[s], "prob"].to_numpy() for m in scores]) for s in idx}
     y = {s: getattr(scores[0], s).loc[idx[s], "fractured"].to_numpy() for s in idx}
     w = fit_weights(y["val"], probs["val"]) if weighting == "fit" else np.ones(len(members)) / len(members)
-    logits = {s: to_logit(combine(probs[s], w, 1.0)) for s in idx}
-    temperature = fit_temperature(y["val"], logits["val"])
-    thresholds = choose_thresholds(y["val"], calibrated(logits["val"], temperature))
+    logits = {s: to_logit(combine(probs[s], w)) for s in idx}
     meta = pd.read_csv(labels).set_index("image")
+    fitted = calibrate_and_measure(y, logits, {s: meta.loc[idx[s]].reset_index() for s in idx})
+    calibration, thresholds = Calibration.from_card(fitted), fitted["thresholds"]
     card = {"name": "ensemble", "kind": "ensemble", "members": members,
             "member_weights": [float(v) for v in w], "weighting": weighting,
-            "combination": "weighted mean of members' calibrated probabilities, then temperature",
-            "temperature": temperature, "thresholds": thresholds, "thresholds_chosen_on": "val",
-            "metrics": {s: summarize(y[s], logits[s], temperature, thresholds,
-                                     meta.loc[idx[s]].reset_index()) for s in idx},
+            "combination": "weighted mean of members' calibrated probabilities, then temperature + bias",
+            **fitted,
             "pairwise_agreement": pairwise_agreement(members, probs["test"]),
-            "uncertainty": uncertainty_rule(y, probs, {s: calibrated(logits[s], temperature) for s in idx},
+            "uncertainty": uncertainty_rule(y, probs, {s: calibration(logits[s]) for s in idx},
                                             thresholds, member_thresholds)}
     frames = {s: pd.DataFrame({"image": idx[s], "fractured": y[s], "logit": logits[s]}) for s in idx}
     return card, frames
@@ -139,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     write_card(card, CARDS_DIR / ENSEMBLE_CARD)
     for s, f in frames.items():
         write_predictions(PRED_DIR / f"ensemble_{s}.csv", f["image"].tolist(), f["fractured"].to_numpy(),
-                          f["logit"].to_numpy(), card["temperature"])
+                          f["logit"].to_numpy(), Calibration.from_card(card))
     m = card["metrics"]["test"]
     log.info("ensemble of %s: test AUC %.4f [%.4f, %.4f]", members, m["roc_auc"], *m["roc_auc_ci"])
     return 0

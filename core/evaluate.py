@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from core.calibration import Calibration
 from core.data import read_labels
 from core.ensemble import combine, to_logit
 from core.evaluation import summarize
@@ -42,13 +43,13 @@ def evaluate(predictor: Predictor, images: Path, labels: pd.DataFrame, n_boot: i
     report, table = {"n": len(names), "models": {}}, pd.DataFrame({"image": names, "fractured": y})
     for m in predictor.members:
         logit = to_logit(probs[m.name])
-        report["models"][m.name] = summarize(y, logit, 1.0, m.card["thresholds"], labels, n_boot)
+        report["models"][m.name] = summarize(y, logit, Calibration(), m.card["thresholds"], labels, n_boot)
         table[m.name] = np.round(probs[m.name], 5)
     if predictor.ensemble is not None:
         ens = predictor.ensemble
         p = combine(np.stack([probs[n] for n in ens["members"]]), np.array(ens["member_weights"]),
-                    ens["temperature"])
-        report["models"]["ensemble"] = summarize(y, to_logit(p), 1.0, ens["thresholds"], labels, n_boot)
+                    Calibration.from_card(ens))
+        report["models"]["ensemble"] = summarize(y, to_logit(p), Calibration(), ens["thresholds"], labels, n_boot)
         table["ensemble"] = np.round(p, 5)
     return report, table
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from core import metrics as M
-from core.calibration import calibrated
+from core.calibration import Calibration
 from core.data import REGIONS
 
 
@@ -17,12 +17,12 @@ def auc_with_ci(y: np.ndarray, s: np.ndarray, n_boot: int = 1000, seed: int = 0)
     return {"roc_auc": M.roc_auc(y, s), "roc_auc_ci": [lo, hi]}
 
 
-def summarize(y: np.ndarray, logits: np.ndarray, temperature: float, thresholds: dict[str, float],
+def summarize(y: np.ndarray, logits: np.ndarray, calibration: Calibration, thresholds: dict[str, float],
               meta: pd.DataFrame | None = None, n_boot: int = 1000) -> dict[str, Any]:
     """Discrimination, operating points, calibration and subgroup figures for one model."""
     y = np.asarray(y, int)
-    p = calibrated(logits, temperature)
-    raw = calibrated(logits, 1.0)
+    p = calibration(logits)
+    raw = Calibration()(logits)
     fpr, tpr, _ = M.roc_curve(y, p)
     prec, rec = M.precision_recall_curve(y, p)
     out: dict[str, Any] = {"n": int(len(y)), "positives": int(y.sum())}

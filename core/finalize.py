@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.calibration import calibrated, choose_thresholds, fit_temperature
+from core.calibration import Calibration, choose_thresholds
 from core.evaluation import summarize
 from core.models import FractureNet
 from core.preprocess import PreprocessConfig
@@ -20,23 +20,29 @@ log = logging.getLogger(__name__)
 
 
 def write_predictions(path: Path, names: list[str], y: np.ndarray, logits: np.ndarray,
-                      temperature: float) -> None:
-    """Per-image predictions CSV: image, fractured, logit, calibrated probability."""
+                      calibration: Calibration) -> None:
+    """Per-image predictions CSV: image, fractured, uncalibrated logit, calibrated probability."""
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"image": names, "fractured": y, "logit": np.round(logits, 5),
-                  "prob": np.round(calibrated(logits, temperature), 5)}).to_csv(path, index=False)
+                  "prob": np.round(calibration(logits), 5)}).to_csv(path, index=False)
+
+
+def calibrate_and_measure(y: dict[str, np.ndarray], logits: dict[str, np.ndarray],
+                          meta: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Calibration and thresholds fitted on val; metrics of val and test with them."""
+    calibration = Calibration.fit(y["val"], logits["val"])
+    thresholds = choose_thresholds(y["val"], calibration(logits["val"]))
+    return {"calibration": calibration.to_dict(), "thresholds": thresholds, "thresholds_chosen_on": "val",
+            "metrics": {s: summarize(y[s], logits[s], calibration, thresholds, meta[s]) for s in ("val", "test")}}
 
 
 def finalize(net: FractureNet, args: argparse.Namespace, cfg: PreprocessConfig, start: dict,
              splits: dict, scores: dict[str, np.ndarray], history: dict, seconds: float,
              command: str) -> dict[str, Any]:
-    """Fit temperature and thresholds on val, summarise val and test, save weights, card, CSVs."""
-    yv = splits["val"].y
-    temperature = fit_temperature(yv, scores["val"])
-    thresholds = choose_thresholds(yv, calibrated(scores["val"], temperature))
+    """Fit calibration and thresholds on val, summarise val and test, save weights, card, CSVs."""
     labels = pd.read_csv(args.data / "labels.csv").set_index("image")
-    metrics = {s: summarize(splits[s].y, scores[s], temperature, thresholds,
-                            labels.loc[splits[s].names].reset_index()) for s in ("val", "test")}
+    fitted = calibrate_and_measure({s: splits[s].y for s in ("val", "test")}, scores,
+                                   {s: labels.loc[splits[s].names].reset_index() for s in ("val", "test")})
     card = {
         "name": args.name, "architecture": args.model, "created": dt.date.today().isoformat(),
         "init": start,
@@ -48,8 +54,7 @@ def finalize(net: FractureNet, args: argparse.Namespace, cfg: PreprocessConfig, 
                      "views": args.views, "lr": args.lr, "wd": args.wd, "batch": args.batch,
                      "balance": args.balance, "label_smoothing": args.label_smoothing,
                      "log": history["log"]},
-        "temperature": temperature, "thresholds": thresholds,
-        "thresholds_chosen_on": "val", "metrics": metrics,
+        **fitted,
         "params": int(sum(p.numel() for p in net.parameters())),
     }
     card_path = save_model(net, card, args.out)
@@ -57,5 +62,45 @@ def finalize(net: FractureNet, args: argparse.Namespace, cfg: PreprocessConfig, 
     write_card(card, args.reports / "cards" / f"{args.name}.json")
     for s in ("val", "test"):
         write_predictions(args.reports / "predictions" / f"{args.name}_{s}.csv", splits[s].names,
-                          splits[s].y, scores[s], temperature)
+                          splits[s].y, scores[s], Calibration.from_card(card))
     return card
+
+
+def recalibrate(card_path: Path, pred_dir: Path, labels: Path) -> dict[str, Any]:
+    """Refit a trained model's calibration and thresholds from its saved val/test logits."""
+    card = read_card(card_path)
+    frames = {s: pd.read_csv(pred_dir / f"{card['name']}_{s}.csv") for s in ("val", "test")}
+    meta = pd.read_csv(labels).set_index("image")
+    fitted = calibrate_and_measure({s: f["fractured"].to_numpy() for s, f in frames.items()},
+                                   {s: f["logit"].to_numpy() for s, f in frames.items()},
+                                   {s: meta.loc[f["image"]].reset_index() for s, f in frames.items()})
+    card = {k: v for k, v in card.items() if k != "temperature"} | fitted
+    for s, f in frames.items():
+        write_predictions(pred_dir / f"{card['name']}_{s}.csv", f["image"].tolist(), f["fractured"].to_numpy(),
+                          f["logit"].to_numpy(), Calibration.from_card(card))
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m core.finalize NAME... [--dir runs/models]`: refit calibration from saved logits."""
+    import argparse
+
+    from core.data import DATA_DIR
+    from core.weights import CARDS_DIR
+
+    p = argparse.ArgumentParser(description=recalibrate.__doc__)
+    p.add_argument("names", nargs="+")
+    p.add_argument("--dir", type=Path, default=Path("runs/models"), help="folder with the model cards")
+    args = p.parse_args(argv)
+    for name in args.names:
+        card = recalibrate(args.dir / f"{name}.json", CARDS_DIR.parent / "predictions", DATA_DIR / "labels.csv")
+        for target in (args.dir / f"{name}.json", CARDS_DIR / f"{name}.json"):
+            write_card(card, target)
+        m = card["metrics"]["val"]
+        log.info("%s: %s; val ECE %.3f -> %.3f", name, card["calibration"], m["ece_raw"], m["ece"])
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    raise SystemExit(main())

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.calibration import HIGH_SENSITIVITY, OPERATING_POINTS, calibrated
+from core.calibration import HIGH_SENSITIVITY, OPERATING_POINTS, Calibration
 from core.ensemble import ENSEMBLE_CARD, agreement, combine
 from core.errors import InputError, WeightsError
 from core.inference import score_images
@@ -48,7 +48,7 @@ class Member:
         """Calibrated probability of 'fractured' for one image."""
         with self.lock, torch.inference_mode():
             logit = score_images(self.net, [gray], self.cfg, tta=self.card.get("tta_hflip", True))
-        return float(calibrated(logit, self.card["temperature"])[0])
+        return float(Calibration.from_card(self.card)(logit)[0])
 
 
 @dataclass
@@ -148,7 +148,7 @@ class Predictor:
         if self.ensemble is not None:
             names = self.ensemble["members"]
             p = float(combine(np.array([[probs[n]] for n in names]), np.array(self.ensemble["member_weights"]),
-                              self.ensemble["temperature"])[0])
+                              Calibration.from_card(self.ensemble))[0])
             t = self.ensemble["thresholds"][operating_point]
         else:
             p, t = probs[self.primary], self._member(self.primary).card["thresholds"][operating_point]

@@ -35,7 +35,8 @@ def render(data: dict, shipped: set[str]) -> str:
         "Data: FracAtlas compact copy, fixed group-wise split (`labels.csv`), 585 test images (103 fractured).",
         "Temperatures and thresholds were chosen on `val`; `test` was used only for these figures.",
         "HS = high-sensitivity point (sensitivity ≥ 0.95 on val), bal = balanced (Youden's J on val).",
-        "ECE raw = before temperature scaling, ECE = after. 95% CIs: 1,000 bootstrap resamples.", "",
+        "ECE raw = before calibration, ECE = after (temperature + bias fitted on val; see core/calibration.py). "
+        "95% CIs: 1,000 bootstrap resamples.", "",
         "## Test split", "", markdown_table(test), "",
         "## Validation split", "", markdown_table(val), "",
         "## ROC-AUC by region (test)", "", markdown_table(regions), "",

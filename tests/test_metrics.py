@@ -98,3 +98,19 @@ def test_calibration_domain_errors():
         calibrated([0.0], 0.0)
     with pytest.raises(ValueError, match="both classes"):
         fit_temperature(np.ones(5), np.zeros(5))
+
+
+def test_platt_calibration_recovers_temperature_and_bias():
+    from core.calibration import Calibration
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 2.5, 30000)
+    y = (rng.random(z.size) < sigmoid(z)).astype(int)
+    scores = (z + 1.6) * 1.8  # what a class-weighted, over-confident model reports
+    fitted = Calibration.fit(y, scores)
+    assert fitted.temperature == pytest.approx(1.8, rel=0.05)
+    assert fitted.bias == pytest.approx(-1.6, abs=0.08)
+    assert M.ece(y, fitted(scores)) < 0.02 < M.ece(y, calibrated(scores, fit_temperature(y, scores)))
+    assert Calibration.from_card({"calibration": fitted.to_dict()}) == fitted
+    with pytest.raises(ValueError, match="temperature must be positive, got -1"):
+        Calibration(-1.0)

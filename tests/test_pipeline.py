@@ -24,7 +24,7 @@ def test_training_writes_card_weights_and_predictions(trained):
         card = read_card(trained / "weights" / f"{arch}.json")
         assert card["training"]["epochs_run"] == 1 and len(card["training"]["log"]) == 1
         assert {"high_sensitivity", "balanced"} == set(card["thresholds"])
-        assert card["temperature"] > 0 and 0 <= card["metrics"]["test"]["roc_auc"] <= 1
+        assert card["calibration"]["temperature"] > 0 and 0 <= card["metrics"]["test"]["roc_auc"] <= 1
         assert card["preprocess"]["size"] == 96
         for split in ("val", "test"):
             df = pd.read_csv(trained / "reports" / "predictions" / f"{arch}_{split}.csv")
@@ -125,3 +125,15 @@ def test_ship_checks_budget_and_card(trained, tmp_path, monkeypatch):
     monkeypatch.setattr(ship, "MAX_FILE_BYTES", 10)
     with pytest.raises(WeightsError, match="16 MiB"):
         ship.ship(["custom_cnn"], trained / "weights", tmp_path / "w2")
+
+
+def test_recalibrate_from_saved_logits(trained, mini_dataset):
+    from core.finalize import recalibrate
+
+    card = recalibrate(trained / "weights" / "custom_cnn.json", trained / "reports" / "predictions",
+                       mini_dataset / "labels.csv")
+    assert card["calibration"]["method"].startswith("platt") and "temperature" not in card
+    assert card["weights"] == read_card(trained / "weights" / "custom_cnn.json")["weights"]
+    df = pd.read_csv(trained / "reports" / "predictions" / "custom_cnn_val.csv")
+    from core.calibration import Calibration
+    np.testing.assert_allclose(df.prob, Calibration.from_card(card)(df.logit), atol=1e-5)

@@ -17,7 +17,7 @@ if not all_cards:
     st.info("No model cards in `reports/cards/` yet: train a model (`make train`) to fill this page.")
     st.stop()
 split = st.radio("Data split", ["test", "val"], horizontal=True,
-                 help="Thresholds and temperatures were chosen on val; test is the held-out figure.")
+                 help="Thresholds and calibration were chosen on val; test is the held-out figure.")
 st.caption(f"FracAtlas {split} split · 95% CIs from 1,000 bootstrap resamples · "
            "HS = high-sensitivity operating point, bal = balanced (Youden) point.")
 st.dataframe(metrics_table(all_cards, split), hide_index=True, width="stretch")
