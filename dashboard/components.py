@@ -21,8 +21,9 @@ def verdict_banner(result: Result, summary: dict) -> None:
         return
     title = "FRACTURE SUSPECTED" if result.fractured else "NO FRACTURE FOUND"
     who = "the ensemble" if result.decided_by == "ensemble" else f"model {result.decided_by}"
-    detail = (f"Probability of fracture <b>{result.probability:.0%}</b> ({who}) · threshold "
-              f"{result.threshold:.2f} · setting: {OP_LABELS[result.operating_point]} · "
+    side = "at or above" if result.fractured else "below"
+    detail = (f"Probability of fracture <b>{result.probability:.0%}</b> ({who}), {side} the alarm threshold "
+              f"of {result.threshold:.0%} for the <b>{OP_LABELS[result.operating_point].lower()}</b> setting · "
               f"models agreeing: {result.agreement:.0%}")
     _banner(COLOURS["fractured" if result.fractured else "clear"], title, detail)
     if result.uncertain:
