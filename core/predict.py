@@ -92,8 +92,17 @@ class Predictor:
         self.weights_dir = Path(weights_dir)
         self.members = [self._load(c) for c in find_cards(self.weights_dir)]
         self.ensemble = self._ensemble_card()
-        scope = self.weights_dir / "scope.json"
-        self.scope = ScopeModel.load(scope) if scope.is_file() else None
+        self.scope = self._scope(self.weights_dir / "scope.json")
+
+    @staticmethod
+    def _scope(path: Path) -> ScopeModel | None:
+        """The out-of-scope check, if shipped; a damaged file is a WeightsError, not a crash later."""
+        if not path.is_file():
+            return None
+        try:
+            return ScopeModel.load(path)
+        except (ValueError, KeyError, OSError) as exc:
+            raise WeightsError(f"the out-of-scope check {path.name} cannot be read: {exc}") from exc
 
     @staticmethod
     def _load(card_path: Path) -> Member:

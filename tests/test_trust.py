@@ -115,3 +115,12 @@ def test_every_bad_file_on_the_diagnose_page(trained, xray_gray, monkeypatch):
     table = at.dataframe[0].value
     assert len(table) == len(bad) and table["Verdict"].str.contains("cannot analyse").all()
     assert "Cannot analyse this file" in "\n".join(m.value for m in at.markdown)
+
+
+def test_damaged_scope_file_is_a_clear_weights_error(trained, tmp_path):
+    from core.errors import WeightsError
+
+    shutil.copytree(trained / "weights", tmp_path, dirs_exist_ok=True)
+    (tmp_path / "scope.json").write_text("{not json")
+    with pytest.raises(WeightsError, match="out-of-scope check scope.json cannot be read"):
+        Predictor(tmp_path)
