@@ -42,15 +42,15 @@ def evaluate(predictor: Predictor, images: Path, labels: pd.DataFrame, n_boot: i
     probs = member_probabilities(predictor, images, names)
     report, table = {"n": len(names), "models": {}}, pd.DataFrame({"image": names, "fractured": y})
     for m in predictor.members:
-        logit = to_logit(probs[m.name])
-        report["models"][m.name] = summarize(y, logit, Calibration(), m.card["thresholds"], labels, n_boot)
+        cal = Calibration.from_card(m.card)
+        raw = (to_logit(probs[m.name]) - cal.bias) * cal.temperature  # back to the uncalibrated log-odds
+        report["models"][m.name] = summarize(y, raw, cal, m.card["thresholds"], labels, n_boot)
         table[m.name] = np.round(probs[m.name], 5)
     if predictor.ensemble is not None:
         ens = predictor.ensemble
-        p = combine(np.stack([probs[n] for n in ens["members"]]), np.array(ens["member_weights"]),
-                    Calibration.from_card(ens))
-        report["models"]["ensemble"] = summarize(y, to_logit(p), Calibration(), ens["thresholds"], labels, n_boot)
-        table["ensemble"] = np.round(p, 5)
+        raw = to_logit(combine(np.stack([probs[n] for n in ens["members"]]), np.array(ens["member_weights"])))
+        report["models"]["ensemble"] = summarize(y, raw, Calibration.from_card(ens), ens["thresholds"], labels, n_boot)
+        table["ensemble"] = np.round(Calibration.from_card(ens)(raw), 5)
     return report, table
 
 

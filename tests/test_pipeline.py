@@ -66,6 +66,9 @@ def test_evaluate_cli(trained, mini_dataset, tmp_path):
     for key in ("roc_auc", "roc_auc_ci", "average_precision", "operating_points", "ece", "brier",
                 "reliability", "roc", "regions", "hardware_free"):
         assert key in ens
+    card = read_card(trained / "weights" / "custom_cnn.json")["metrics"]["test"]  # no cache: same path
+    for key in ("roc_auc", "ece_raw", "ece", "brier"):
+        assert report["models"]["custom_cnn"][key] == pytest.approx(card[key], abs=2e-3), key
     table = pd.read_csv(out.with_suffix(".csv"))
     assert len(table) == report["n"] and {"ensemble", *ARCHS} <= set(table.columns)
 
