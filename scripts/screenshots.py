@@ -19,14 +19,18 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
         "--no-first-run", "--disable-component-update", "--disable-sync"]
-DROP_JS = """async ([name, b64]) => {
-  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+DROP_JS = """async (files) => {
   const dt = new DataTransfer();
-  dt.items.add(new File([bytes], name, {type: 'image/jpeg'}));
+  for (const [name, b64] of files)
+    dt.items.add(new File([Uint8Array.from(atob(b64), c => c.charCodeAt(0))], name, {type: 'image/jpeg'}));
   const zone = document.querySelector('[data-testid="stFileUploaderDropzone"]');
   for (const t of ['dragenter', 'dragover', 'drop'])
     zone.dispatchEvent(new DragEvent(t, {bubbles: true, cancelable: true, dataTransfer: dt}));
 }"""
+
+
+def _b64(path: Path) -> list[str]:
+    return [path.name, base64.b64encode(path.read_bytes()).decode()]
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
@@ -67,10 +71,17 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             page.goto(url, wait_until="networkidle")
             page.wait_for_selector('[data-testid="stFileUploaderDropzone"]', timeout=120_000)
-            page.evaluate(DROP_JS, [xray.name, base64.b64encode(xray.read_bytes()).decode()])
+            page.evaluate(DROP_JS, [_b64(xray)])
             page.get_by_text("Where each model looked").wait_for(timeout=120_000)
             page.wait_for_timeout(4000)
             shoot(page, out / "1_diagnose.png")
+            page.reload(wait_until="networkidle")
+            page.wait_for_selector('[data-testid="stFileUploaderDropzone"]', timeout=60_000)
+            several = sorted((ROOT / "data/sample/images").glob("*.jpg"))[1:5] + [ROOT / "README.md"]
+            page.evaluate(DROP_JS, [_b64(f) for f in several])
+            page.get_by_text("Where each model looked").wait_for(timeout=120_000)
+            page.wait_for_timeout(4000)
+            shoot(page, out / "4_diagnose_worklist.png")
             for name, slug in (("2_compare.png", "compare"), ("3_explore.png", "explore")):
                 page.goto(f"{url}/{slug}", wait_until="networkidle")
                 page.wait_for_timeout(6000)

@@ -61,9 +61,8 @@ def server(trained):
 
 
 DROP_JS = """async ([name, b64]) => {
-  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
   const dt = new DataTransfer();
-  dt.items.add(new File([bytes], name, {type: 'image/jpeg'}));
+  dt.items.add(new File([Uint8Array.from(atob(b64), c => c.charCodeAt(0))], name, {type: 'image/jpeg'}));
   const zone = document.querySelector('[data-testid="stFileUploaderDropzone"]');
   for (const type of ['dragenter', 'dragover', 'drop'])
     zone.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: dt}));
