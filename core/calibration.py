@@ -16,6 +16,7 @@ from core.metrics import at_threshold
 HIGH_SENSITIVITY = "high_sensitivity"
 BALANCED = "balanced"
 OPERATING_POINTS = (HIGH_SENSITIVITY, BALANCED)
+T_MIN, T_MAX, B_MAX = 0.05, 20.0, 10.0
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -35,7 +36,7 @@ def fit_temperature(y: np.ndarray, logits: np.ndarray) -> float:
     y = np.asarray(y, int)
     if y.min() == y.max():
         raise ValueError("temperature scaling needs both classes in the labels")
-    lo, hi = np.log(0.05), np.log(20.0)
+    lo, hi = np.log(T_MIN), np.log(T_MAX)
     g = (np.sqrt(5) - 1) / 2
     a, b = hi - g * (hi - lo), lo + g * (hi - lo)
     for _ in range(80):
@@ -87,7 +88,8 @@ class Calibration:
             return float(np.mean(np.logaddexp(0, a) - y * a))
 
         start = np.array([np.log(fit_temperature(y, z)), 0.0])
-        v = minimize(loss, start, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-9}).x
+        bounds = [(np.log(T_MIN), np.log(T_MAX)), (-B_MAX, B_MAX)]  # an uninformative model must not send T to ∞
+        v = minimize(loss, start, method="L-BFGS-B", bounds=bounds).x
         return cls(float(np.exp(v[0])), float(v[1]))
 
 

@@ -79,8 +79,8 @@ def main() -> None:
             page.wait_for_selector('[data-testid="stFileUploaderDropzone"]', timeout=60_000)
             several = sorted((ROOT / "data/sample/images").glob("*.jpg"))[1:5] + [ROOT / "README.md"]
             page.evaluate(DROP_JS, [_b64(f) for f in several])
-            page.get_by_text("Where each model looked").wait_for(timeout=120_000)
-            page.wait_for_timeout(4000)
+            page.wait_for_selector('[data-testid="stDataFrame"]', timeout=120_000)
+            page.wait_for_timeout(8000)
             shoot(page, out / "4_diagnose_worklist.png")
             for name, slug in (("2_compare.png", "compare"), ("3_explore.png", "explore")):
                 page.goto(f"{url}/{slug}", wait_until="networkidle")

@@ -114,3 +114,16 @@ def test_platt_calibration_recovers_temperature_and_bias():
     assert Calibration.from_card({"calibration": fitted.to_dict()}) == fitted
     with pytest.raises(ValueError, match="temperature must be positive, got -1"):
         Calibration(-1.0)
+
+
+def test_calibration_stays_bounded_for_an_uninformative_model():
+    from core.calibration import T_MAX, Calibration
+    from core.evaluation import summarize
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 400)
+    z = rng.normal(0, 0.01, 400)  # logits that carry no information
+    cal = Calibration.fit(y, z)
+    assert cal.temperature <= T_MAX
+    summary = summarize(y, z, cal, {"balanced": 0.5})
+    assert summary["roc_auc"] == pytest.approx(M.roc_auc(y, z), abs=1e-9)  # ranking survives calibration
