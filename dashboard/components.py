@@ -84,7 +84,8 @@ def worklist(results: list[Result]) -> int:
     rows = [{"File": r.file, "Verdict": "⚠ cannot analyse" if r.error else
              ("FRACTURE SUSPECTED" if r.fractured else "no fracture found"),
              "Probability": None if r.error else r.probability,
-             "Flag": "🔴" if r.fractured else ("⚠" if r.error else "")} for r in results]
+             "Flag": "⚠ check file" if r.error else ("⚠ uncertain" if r.uncertain else
+                                                      ("● fracture" if r.fractured else ""))} for r in results]
     event = st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", on_select="rerun",
                          selection_mode="single-row", key="worklist", column_config={
                              "Probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0,
