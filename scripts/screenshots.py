@@ -14,8 +14,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
         "--no-first-run", "--disable-component-update", "--disable-sync"]
@@ -33,14 +31,15 @@ def _b64(path: Path) -> list[str]:
     return [path.name, base64.b64encode(path.read_bytes()).decode()]
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
+def start_server(env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """The app on a free localhost port; returns the process and its URL once it is healthy."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
                              "--server.port", str(port), "--server.headless", "true",
                              "--browser.gatherUsageStats", "false"], cwd=ROOT,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            env=dict(os.environ, PYTHONPATH=str(ROOT), **(env or {})),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
@@ -61,6 +60,8 @@ def shoot(page, path: Path) -> None:
 
 
 def main() -> None:
+    from playwright.sync_api import sync_playwright
+
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "screenshots")
     out.mkdir(parents=True, exist_ok=True)
     xray = Path(os.environ.get("SCREENSHOT_XRAY", sorted((ROOT / "data/sample/images").glob("*.jpg"))[0]))

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from scripts.screenshots import ARGS, DROP_JS, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -29,44 +27,15 @@ def _need_browser() -> None:
         pytest.skip("chromium or playwright not installed (`.ci/run` installs them)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(trained):
     """The app on localhost; the shipped weights if there are any, else the tiny test models."""
     _need_browser()
     shipped = list((ROOT / "weights").glob("*.safetensors"))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    if not shipped:
-        env["FRACTURE_WEIGHTS_DIR"] = str(trained / "weights")
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
+    proc, url = start_server({} if shipped else {"FRACTURE_WEIGHTS_DIR": str(trained / "weights")})
     yield url, len(shipped) or 2
     proc.terminate()
     proc.wait(timeout=20)
-
-
-DROP_JS = """async ([name, b64]) => {
-  const dt = new DataTransfer();
-  dt.items.add(new File([Uint8Array.from(atob(b64), c => c.charCodeAt(0))], name, {type: 'image/jpeg'}));
-  const zone = document.querySelector('[data-testid="stFileUploaderDropzone"]');
-  for (const type of ['dragenter', 'dragover', 'drop'])
-    zone.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: dt}));
-}"""
 
 
 LOADED_IMAGES = """n => [...document.querySelectorAll('[data-testid="stImage"] img')]
@@ -81,19 +50,17 @@ def test_drop_an_xray_and_see_the_verdict(server, sample_dir):
     url, n_models = server
     xray = sorted((sample_dir / "images").glob("*.jpg"))[0]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-            "--no-first-run", "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 2000})
         page.goto(url, wait_until="networkidle")
         page.wait_for_selector('[data-testid="stFileUploaderDropzone"]', timeout=60_000)
         # Warm-up so that model loading (once per server) is not counted as a verdict's time.
-        page.evaluate(DROP_JS, [xray.name, base64.b64encode(xray.read_bytes()).decode()])
+        page.evaluate(DROP_JS, [[xray.name, base64.b64encode(xray.read_bytes()).decode()]])
         page.get_by_text("Where each model looked").wait_for(timeout=120_000)
         page.reload(wait_until="networkidle")
         page.wait_for_selector('[data-testid="stFileUploaderDropzone"]', timeout=60_000)
         t0 = time.perf_counter()
-        page.evaluate(DROP_JS, [xray.name, base64.b64encode(xray.read_bytes()).decode()])
+        page.evaluate(DROP_JS, [[xray.name, base64.b64encode(xray.read_bytes()).decode()]])
         page.locator("text=/FRACTURE SUSPECTED|NO FRACTURE FOUND/").first.wait_for(timeout=60_000)
         t_verdict = time.perf_counter() - t0
         page.wait_for_function(LOADED_IMAGES, arg=1 + n_models, timeout=60_000)
