@@ -63,7 +63,7 @@ def deepconvnet() -> FractureNet:
     return FractureNet(nn.Identity(), nn.Sequential(*layers), widths[-1], dropout=0.4)
 
 
-def _load_init(module: nn.Module, path: Path, drop_prefixes: tuple[str, ...] = ()) -> None:
+def load_init(module: nn.Module, path: Path, drop_prefixes: tuple[str, ...] = ()) -> None:
     """Load float16/32 safetensors starting weights, strictly, after dropping old head keys."""
     from safetensors.torch import load_file
 
@@ -83,7 +83,7 @@ def timm_mobile(arch: str, init: Path | None, pretrained: bool, **kwargs: object
 
     net = timm.create_model(arch, pretrained=pretrained, **kwargs)
     if init is not None:
-        _load_init(net, init, ("classifier.",))
+        load_init(net, init, ("classifier.",))
     stem = nn.Sequential(net.conv_stem, net.bn1, *net.blocks[:4])
     body = nn.Sequential(*net.blocks[4:], net.conv_head, net.bn2)
     return FractureNet(stem, body, net.num_features, dropout=0.3)
@@ -95,7 +95,7 @@ def resnet50(init: Path | None, pretrained: bool) -> FractureNet:
 
     net = tv_resnet50(weights=ResNet50_Weights.DEFAULT if pretrained else None)
     if init is not None:
-        _load_init(net, init, ("fc.",))
+        load_init(net, init, ("fc.",))
     stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2)
     return FractureNet(stem, nn.Sequential(net.layer3, net.layer4), 2048, dropout=0.3)
 
@@ -110,7 +110,7 @@ def inception_v3(init: Path | None, pretrained: bool) -> FractureNet:
     else:
         net = tv_inception(weights=None, aux_logits=False, init_weights=init is None)
     if init is not None:
-        _load_init(net, init, ("fc.", "AuxLogits."))
+        load_init(net, init, ("fc.", "AuxLogits."))
     stem = nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1,
                          net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, net.maxpool2,
                          net.Mixed_5b, net.Mixed_5c, net.Mixed_5d, net.Mixed_6a)
@@ -125,5 +125,5 @@ def vgg16(init: Path | None, pretrained: bool) -> FractureNet:
 
     features = tv_vgg16(weights=VGG16_Weights.DEFAULT if pretrained else None).features
     if init is not None:
-        _load_init(features, init)
+        load_init(features, init)
     return FractureNet(features[:17], features[17:30], 512, dropout=0.3)

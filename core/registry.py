@@ -59,7 +59,7 @@ def _scratch(builder: Callable[[], FractureNet]) -> Callable[[Path | None, bool]
             raise ValueError("this architecture has no published pretrained weights")
         net = builder()
         if init is not None:
-            models._load_init(net, init)
+            models.load_init(net, init)
         return net
     return factory
 
