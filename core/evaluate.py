@@ -26,25 +26,26 @@ from core.predict import Predictor
 log = logging.getLogger(__name__)
 
 
-def member_probabilities(predictor: Predictor, images: Path, names: list[str]) -> dict[str, np.ndarray]:
-    """Calibrated probability of every member on every image, with a progress bar."""
-    probs = {m.name: np.zeros(len(names)) for m in predictor.members}
+def member_logits(predictor: Predictor, images: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """Uncalibrated log-odds of every member on every image, with a progress bar."""
+    logits = {m.name: np.zeros(len(names)) for m in predictor.members}
     for i, name in enumerate(tqdm(names, desc="images", unit="img", mininterval=5)):
         gray = load_image(images / name).pixels
         for m in predictor.members:
-            probs[m.name][i] = m.probability(gray)
-    return probs
+            logits[m.name][i] = m.logit(gray)
+    return logits
 
 
 def evaluate(predictor: Predictor, images: Path, labels: pd.DataFrame, n_boot: int = 1000) -> tuple[dict, pd.DataFrame]:
     """Summaries per member and for the ensemble, and the per-image table."""
     names, y = labels["image"].tolist(), labels["fractured"].to_numpy()
-    probs = member_probabilities(predictor, images, names)
+    logits = member_logits(predictor, images, names)
     report, table = {"n": len(names), "models": {}}, pd.DataFrame({"image": names, "fractured": y})
+    probs = {}
     for m in predictor.members:
         cal = Calibration.from_card(m.card)
-        raw = (to_logit(probs[m.name]) - cal.bias) * cal.temperature  # back to the uncalibrated log-odds
-        report["models"][m.name] = summarize(y, raw, cal, m.card["thresholds"], labels, n_boot)
+        probs[m.name] = cal(logits[m.name])
+        report["models"][m.name] = summarize(y, logits[m.name], cal, m.card["thresholds"], labels, n_boot)
         table[m.name] = np.round(probs[m.name], 5)
     if predictor.ensemble is not None:
         ens = predictor.ensemble

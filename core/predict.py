@@ -44,11 +44,14 @@ class Member:
     spec: ModelSpec
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def logit(self, gray: np.ndarray) -> float:
+        """Uncalibrated log-odds of 'fractured' for one image (the score the card was fitted on)."""
+        with self.lock, torch.inference_mode():
+            return float(score_images(self.net, [gray], self.cfg, tta=self.card.get("tta_hflip", True))[0])
+
     def probability(self, gray: np.ndarray) -> float:
         """Calibrated probability of 'fractured' for one image."""
-        with self.lock, torch.inference_mode():
-            logit = score_images(self.net, [gray], self.cfg, tta=self.card.get("tta_hflip", True))
-        return float(Calibration.from_card(self.card)(logit)[0])
+        return float(Calibration.from_card(self.card)(np.array([self.logit(gray)]))[0])
 
 
 @dataclass
