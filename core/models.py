@@ -101,7 +101,7 @@ def resnet50(init: Path | None, pretrained: bool) -> FractureNet:
 
 
 def inception_v3(init: Path | None, pretrained: bool) -> FractureNet:
-    """torchvision InceptionV3 (no aux head) split after Mixed_6a."""
+    """torchvision InceptionV3 (no aux head) split after Mixed_6e (only Mixed_7a–7c train)."""
     from torchvision.models import Inception_V3_Weights, inception_v3 as tv_inception
 
     if pretrained:
@@ -113,17 +113,17 @@ def inception_v3(init: Path | None, pretrained: bool) -> FractureNet:
         load_init(net, init, ("fc.", "AuxLogits."))
     stem = nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1,
                          net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, net.maxpool2,
-                         net.Mixed_5b, net.Mixed_5c, net.Mixed_5d, net.Mixed_6a)
-    body = nn.Sequential(net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e,
-                         net.Mixed_7a, net.Mixed_7b, net.Mixed_7c)
+                         net.Mixed_5b, net.Mixed_5c, net.Mixed_5d, net.Mixed_6a,
+                         net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e)
+    body = nn.Sequential(net.Mixed_7a, net.Mixed_7b, net.Mixed_7c)
     return FractureNet(stem, body, 2048, dropout=0.3)
 
 
 def vgg16(init: Path | None, pretrained: bool) -> FractureNet:
-    """torchvision VGG16 convolutions split after block 3; GAP head instead of fc6–fc8."""
+    """torchvision VGG16 convolutions split after block 4 (only block 5 trains); GAP head, no fc6–fc8."""
     from torchvision.models import VGG16_Weights, vgg16 as tv_vgg16
 
     features = tv_vgg16(weights=VGG16_Weights.DEFAULT if pretrained else None).features
     if init is not None:
         load_init(features, init)
-    return FractureNet(features[:17], features[17:30], 512, dropout=0.3)
+    return FractureNet(features[:24], features[24:30], 512, dropout=0.3)

@@ -73,7 +73,7 @@ _SPECS = [
               "ResNet50 (torchvision); no ImageNet start exists here, so from scratch."),
     ModelSpec("inception_v3", models.inception_v3, 299, HALF, HALF,
               "inception_v3_nsfwjs_torchvision.fp16.safetensors",
-              "InceptionV3 (torchvision); weak start (ImageNet to Mixed_6a)."),
+              "InceptionV3 (torchvision); weak start: ImageNet to Mixed_6a, an unrelated photo task to Mixed_6e."),
     ModelSpec("mobilenet_v2", partial(models.timm_mobile, "mobilenetv2_100", pad_type="same"),
               288, HALF, HALF, "mobilenetv2_100_samepad.fp16.safetensors",
               "MobileNetV2 1.0 (timm, TF 'same' padding); ImageNet start."),

@@ -23,7 +23,7 @@ def load_cards(root: Path | None = None) -> dict[str, Any]:
     preds = {name: {s: pd.read_csv(pred_dir / f"{name}_{s}.csv") for s in ("val", "test")
                     if (pred_dir / f"{name}_{s}.csv").is_file()} for name in cards}
     extra = {k: json.loads((root / f"{k}.json").read_text()) if (root / f"{k}.json").is_file() else None
-             for k in ("bench", "pointing")}
+             for k in ("bench", "pointing", "train_all_time")}
     return {"cards": cards, "predictions": preds, **extra}
 
 
@@ -49,6 +49,7 @@ def metrics_table(cards: dict[str, dict], split: str = "test") -> pd.DataFrame:
         rows.append({
             "model": name, "architecture": card.get("architecture", "ensemble"),
             "canny": card.get("preprocess", {}).get("canny", "—"),
+            "input (px)": card.get("preprocess", {}).get("size"),
             "ROC-AUC [95% CI]": _fmt_ci(m), "AP": round(m["average_precision"], 3),
             "sens@HS": round(hs["sensitivity"], 3), "spec@HS": round(hs["specificity"], 3),
             "sens@bal": round(bal["sensitivity"], 3), "spec@bal": round(bal["specificity"], 3),

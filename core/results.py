@@ -55,6 +55,11 @@ def render(data: dict, shipped: set[str]) -> str:
         parts += [f"## Pointing game ({pt['split']}, {pt['n_images']} fractured images with boxes, "
                   f"tolerance {pt['tolerance']:.0%}; `python -m core.pointing`)", "",
                   markdown_table(pointing_table(pt)), ""]
+    if data.get("train_all_time"):
+        t = data["train_all_time"]
+        parts += ["## Rebuilding the shipped ensemble (`make train-all`)", "",
+                  f"From an empty activation cache to weights, ensemble, scope check, pointing game and benchmark: "
+                  f"**{t['minutes']} min** on {t['cores']} CPU cores (finished {t['finished']}).", ""]
     if bench:
         parts += ["## CPU speed (`make bench`)", "",
                   f"Ensemble verdict **{bench['ensemble_verdict_ms']:.0f} ms**; verdict plus one Grad-CAM per "
