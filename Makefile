@@ -7,7 +7,7 @@ MODEL  ?= efficientnet_lite0
 FRACATLAS_DIR ?= $(abspath ../shared/data/fracatlas)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run test train train-all ship ensemble evaluate pointing scope results bench clean-cache
+.PHONY: setup run test train train-all ship select ensemble evaluate pointing scope results bench clean-cache
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ train-all: setup
 # Copy trained models into weights/ (size budget checked), e.g. `make ship MODELS="vgg16"`.
 ship: setup
 	$(BIN)/python -m core.ship $(MODELS)
+
+# Rank candidate member sets on val (reports/ensemble_selection.csv); test is never read.
+select: setup
+	$(BIN)/python -m core.selection
 
 ensemble: setup
 	$(BIN)/python -m core.ensemble

@@ -14,6 +14,7 @@ from core.calibration import Calibration, choose_thresholds
 from core.evaluation import summarize
 from core.models import FractureNet
 from core.preprocess import PreprocessConfig
+from core.registry import get_spec
 from core.weights import read_card, save_model, write_card
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,13 @@ def finalize(net: FractureNet, args: argparse.Namespace, cfg: PreprocessConfig, 
                                    {s: labels.loc[splits[s].names].reset_index() for s in ("val", "test")})
     card = {
         "name": args.name, "architecture": args.model, "created": dt.date.today().isoformat(),
-        "init": start,
+        "description": get_spec(args.model).description, "init": start,
         "data": {"set": "FracAtlas (CC BY 4.0, Abedeen et al. 2023)", "split": "labels.csv 'split' column",
                  "counts": {s: {"n": int(len(v.y)), "fractured": int(v.y.sum())} for s, v in splits.items()}},
         "preprocess": cfg.to_dict(), "tta_hflip": True,
         "training": {"command": command, "seed": args.seed, "epochs_run": history["epoch"],
                      "best_epoch": history["best_epoch"], "wall_time_s": round(seconds, 1),
+                     "budget_min": args.budget_min, "stopped_by": history.get("stopped_by"),
                      "views": args.views, "lr": args.lr, "wd": args.wd, "batch": args.batch,
                      "balance": args.balance, "label_smoothing": args.label_smoothing,
                      "log": history["log"]},

@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 def _fit(net, args, src, splits, arrays, cfg, opt, sched, loss_fn, frozen, state, t0) -> dict:
     """Epoch loop with early stopping on val ROC-AUC, checkpoints and the wall-clock budget."""
     budget = args.budget_min * 60
+    state["stopped_by"] = "schedule complete"
     for epoch in range(state["epoch"], args.epochs):
         e0 = time.time()
         loss = train_epoch(net, src, splits["train"].y, opt, sched, loss_fn, args, epoch, frozen)
@@ -260,9 +261,11 @@ def _fit(net, args, src, splits, arrays, cfg, opt, sched, loss_fn, frozen, state
             f.write(json.dumps(row) + "\n")
         if epoch + 1 - state["best_epoch"] >= args.patience:
             log.info("early stop: no val AUC gain for %d epochs", args.patience)
+            state["stopped_by"] = f"early stop (no val AUC gain for {args.patience} epochs)"
             break
         if time.time() - t0 + row["seconds"] > budget:
             log.info("stopping: the %.0f-minute budget would be exceeded", args.budget_min)
+            state["stopped_by"] = f"wall-clock budget ({args.budget_min:g} min)"
             break
     if state["best_state"] is None:
         state["best_state"] = {k: v.detach().clone() for k, v in net.state_dict().items()}

@@ -1,0 +1,81 @@
+"""Choose the shipped ensemble's members on `val` only: `python -m core.selection` (`make select`).
+
+Every trained model with a card and prediction files in reports/ is a candidate. For each subset
+of 1 to `--max-size` candidates the mean of their calibrated val probabilities is scored
+(ROC-AUC, log-loss); subsets whose float16 files break the weights/ budget are marked unshippable.
+The table goes to reports/ensemble_selection.csv; `test` is never read.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.calibration import nll
+from core.ensemble import PRED_DIR, combine, to_logit
+from core.metrics import roc_auc
+from core.weights import CARDS_DIR, MAX_DIR_BYTES, MAX_FILE_BYTES, read_card
+
+log = logging.getLogger(__name__)
+
+
+def candidates(cards_dir: Path = CARDS_DIR, pred_dir: Path = PRED_DIR) -> dict[str, dict]:
+    """Single-model cards that have a val prediction file."""
+    out = {}
+    for path in sorted(cards_dir.glob("*.json")):
+        card = read_card(path)
+        if card.get("kind") != "ensemble" and (pred_dir / f"{card['name']}_val.csv").is_file():
+            out[card["name"]] = card
+    return out
+
+
+def val_probs(names: list[str], pred_dir: Path = PRED_DIR) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and a (models × images) array of calibrated val probabilities, aligned by image."""
+    frames = [pd.read_csv(pred_dir / f"{n}_val.csv").set_index("image").sort_index() for n in names]
+    for n, f in zip(names, frames):
+        if not f.index.equals(frames[0].index):
+            raise ValueError(f"{n}_val.csv covers other images than {names[0]}_val.csv")
+    return frames[0]["fractured"].to_numpy(), np.stack([f["prob"].to_numpy() for f in frames])
+
+
+def shippable(cards: list[dict]) -> bool:
+    """Whether these models' float16 files fit weights/ (each ≤ 16 MiB, all ≤ 24 MiB)."""
+    sizes = [c["weights"]["bytes"] for c in cards]
+    return max(sizes) <= MAX_FILE_BYTES and sum(sizes) <= MAX_DIR_BYTES
+
+
+def rank_subsets(cards: dict[str, dict], max_size: int = 3, pred_dir: Path = PRED_DIR) -> pd.DataFrame:
+    """Val ROC-AUC and log-loss of the equal-weight mean of every subset, best first."""
+    names = list(cards)
+    y, probs = val_probs(names, pred_dir)
+    rows = []
+    for k in range(1, min(max_size, len(names)) + 1):
+        for subset in itertools.combinations(range(len(names)), k):
+            p = combine(probs[list(subset)], np.ones(k))
+            members = [names[i] for i in subset]
+            rows.append({"members": " + ".join(members), "size": k, "val_auc": roc_auc(y, p),
+                         "val_logloss": nll(y, to_logit(p), 1.0),
+                         "MiB": sum(cards[m]["weights"]["bytes"] for m in members) / 2**20,
+                         "shippable": shippable([cards[m] for m in members])})
+    return pd.DataFrame(rows).sort_values("val_auc", ascending=False, ignore_index=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rank candidate ensembles on val and write the table."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--max-size", type=int, default=3)
+    p.add_argument("--out", type=Path, default=CARDS_DIR.parent / "ensemble_selection.csv")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    table = rank_subsets(candidates(), args.max_size)
+    table.round(4).to_csv(args.out, index=False)
+    log.info("%s\nwrote %s", table.head(12).round(4).to_string(index=False), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
