@@ -7,7 +7,7 @@ MODEL  ?= efficientnet_lite0
 FRACATLAS_DIR ?= $(abspath ../shared/data/fracatlas)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run test train train-all ship select ensemble evaluate pointing scope results bench clean-cache
+.PHONY: setup run test train train-all train-others ship select ensemble evaluate pointing scope results bench clean-cache
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ train: setup
 # Rebuild every shipped model, then the ensemble and the results table (see reports/RESULTS.md).
 train-all: setup
 	bash scripts/train_all.sh
+
+# The five registry models outside the shipped ensemble, with their card's recipe, e.g.
+# `make train-others MODELS=vgg16` (all five when MODELS is empty).
+train-others: setup
+	bash scripts/train_others.sh $(MODELS)
 
 # Copy trained models into weights/ (size budget checked), e.g. `make ship MODELS="vgg16"`.
 ship: setup
