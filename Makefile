@@ -62,7 +62,7 @@ results: setup
 	$(BIN)/python -m core.results
 
 bench: setup
-	$(BIN)/python -m core.bench
+	$(BIN)/python -m core.bench $(if $(wildcard runs/models/*.json),--also runs/models)
 
 clean-cache:
 	rm -rf .cache runs

@@ -2,7 +2,8 @@
 
 Loads every model in weights/ once, then times on one 288-px sample radiograph the median of
 20 runs of (a) the ensemble verdict and (b) the verdict plus one Grad-CAM per member, and each
-model alone. Prints the figures and writes reports/bench.json for the comparison page.
+model alone (`--also runs/models` adds the trained models that are not shipped). Prints the figures
+and writes reports/bench.json for the comparison page.
 """
 from __future__ import annotations
 
@@ -44,15 +45,20 @@ def bench(predictor: Predictor, image_path: Path, runs: int = 20) -> dict:
         for m in predictor.members:
             predictor.heatmap(image.pixels, m.name, "Grad-CAM")
 
-    models = [{"model": m.name, "params (M)": round(m.card["params"] / 1e6, 2),
-               "file (MB)": round(m.card["weights"]["bytes"] / 2**20, 1),
-               "verdict (ms)": round(median_ms(lambda m=m: m.probability(image.pixels), runs), 1),
-               "Grad-CAM (ms)": round(median_ms(lambda m=m: predictor.heatmap(image.pixels, m.name), runs), 1)}
-              for m in predictor.members]
     return {"image": image_path.name, "image_px": f"{image.pixels.shape[1]}×{image.pixels.shape[0]}",
             "runs": runs, "threads": torch.get_num_threads(),
             "ensemble_verdict_ms": round(median_ms(lambda: predictor.predict_image(image), runs), 1),
-            "verdict_plus_cams_ms": round(median_ms(verdict_and_cams, runs), 1), "models": models}
+            "verdict_plus_cams_ms": round(median_ms(verdict_and_cams, runs), 1),
+            "models": model_rows(predictor, image.pixels, runs)}
+
+
+def model_rows(predictor: Predictor, pixels, runs: int, skip: frozenset[str] = frozenset()) -> list[dict]:
+    """Each model alone: size, verdict latency and Grad-CAM latency."""
+    return [{"model": m.name, "params (M)": round(m.card["params"] / 1e6, 2),
+             "file (MB)": round(m.card["weights"]["bytes"] / 2**20, 1),
+             "verdict (ms)": round(median_ms(lambda m=m: m.probability(pixels), runs), 1),
+             "Grad-CAM (ms)": round(median_ms(lambda m=m: predictor.heatmap(pixels, m.name), runs), 1)}
+            for m in predictor.members if m.name not in skip]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=None, help="default reports/bench.json")
+    p.add_argument("--also", type=Path, help="also time, one by one, the models in this folder (e.g. runs/models)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
@@ -70,13 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     if not predictor.members:
         raise SystemExit("no models in weights/")
     result = bench(predictor, args.image, args.runs)
+    if args.also:
+        shipped = frozenset(m.name for m in predictor.members)
+        result["other_models"] = model_rows(Predictor(args.also), load_image(args.image).pixels, args.runs, shipped)
     out = args.out or reports_dir() / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"ensemble verdict: {result['ensemble_verdict_ms']:.0f} ms (median of {args.runs}, "
           f"{result['threads']} threads, {len(predictor.members)} models, image {result['image_px']})")
     print(f"verdict + one Grad-CAM per member: {result['verdict_plus_cams_ms']:.0f} ms")
-    for m in result["models"]:
+    for m in result["models"] + result.get("other_models", []):
         print(f"  {m['model']:<24} verdict {m['verdict (ms)']:>6.0f} ms  Grad-CAM {m['Grad-CAM (ms)']:>6.0f} ms  "
               f"{m['params (M)']} M params  {m['file (MB)']} MB")
     return 0

@@ -26,7 +26,7 @@ def render(data: dict, shipped: set[str]) -> str:
     cards, bench = data["cards"], data.get("bench") or {}
     test = metrics_table(cards, "test")
     test.insert(1, "shipped", test["model"].map(lambda n: "yes" if n in shipped or n == "ensemble" else "no"))
-    latency = {m["model"]: m["verdict (ms)"] for m in bench.get("models", [])}
+    latency = {m["model"]: m["verdict (ms)"] for m in bench.get("models", []) + bench.get("other_models", [])}
     test["CPU verdict (ms)"] = test["model"].map(latency)
     val = metrics_table(cards, "val")[["model", "ROC-AUC [95% CI]", "AP", "ECE"]]
     regions = region_table(cards, "test").round(3).reset_index(names="model")

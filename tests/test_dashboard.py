@@ -77,6 +77,17 @@ def test_compare_page(app):
     assert len(at.get("plotly_chart")) >= 5
 
 
+def test_compare_page_filters_models(app):
+    at = app.run()
+    at.switch_page("views/compare.py").run()
+    at.multiselect[0].set_value(["custom_cnn", "ensemble"]).run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["model"]) == {"custom_cnn", "ensemble"}
+    at.multiselect[0].set_value([]).run()
+    assert not at.exception
+    assert any("Choose at least one model" in i.value for i in at.info)
+
+
 def test_explore_page(app):
     at = app.run()
     at.switch_page("views/explore.py").run()

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.reports import agreement_matrix, canny_ablation, metrics_table, pointing_table, region_table
+from dashboard.charts import curves, reliability
 from dashboard.common import OP_LABELS, cards, notice
 
 st.title("Model comparison")
@@ -20,31 +20,21 @@ split = st.radio("Data split", ["test", "val"], horizontal=True,
                  help="Thresholds and calibration were chosen on val; test is the held-out figure.")
 st.caption(f"FracAtlas {split} split · 95% CIs from 1,000 bootstrap resamples · "
            "HS = high-sensitivity operating point, bal = balanced (Youden) point.")
+shown = st.multiselect("Models", list(all_cards), default=list(all_cards),
+                       help="Every trained model has a card; only the shipped ones run on the Diagnose page.")
+all_cards = {n: c for n, c in all_cards.items() if n in shown}
+preds = {n: p for n, p in preds.items() if n in shown}
+if not all_cards:
+    st.info("Choose at least one model.")
+    st.stop()
 st.dataframe(metrics_table(all_cards, split), hide_index=True, width="stretch")
-
-
-def curves(kind: str) -> go.Figure:
-    """ROC or precision–recall curves of every model on one chart."""
-    fig = go.Figure()
-    for name, card in all_cards.items():
-        m = card["metrics"][split]
-        x, y = (m["roc"]["fpr"], m["roc"]["tpr"]) if kind == "roc" else (m["pr"]["recall"], m["pr"]["precision"])
-        label = f"{name} (AUC {m['roc_auc']:.3f})" if kind == "roc" else f"{name} (AP {m['average_precision']:.3f})"
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=label,
-                                 line={"width": 4 if name == "ensemble" else 2}))
-    if kind == "roc":
-        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot"}))
-    titles = ("False-positive rate", "Sensitivity") if kind == "roc" else ("Recall (sensitivity)", "Precision")
-    fig.update_layout(xaxis_title=titles[0], yaxis_title=titles[1], height=480, margin={"t": 30},
-                      legend={"orientation": "h", "y": -0.25})
-    return fig
 
 
 left, right = st.columns(2)
 left.subheader("ROC curves")
-left.plotly_chart(curves("roc"), width="stretch")
+left.plotly_chart(curves(all_cards, split, "roc"), width="stretch")
 right.subheader("Precision–recall curves")
-right.plotly_chart(curves("pr"), width="stretch")
+right.plotly_chart(curves(all_cards, split, "pr"), width="stretch")
 
 left, right = st.columns(2)
 with left:
@@ -57,14 +47,7 @@ with left:
     st.plotly_chart(px.imshow(cm, text_auto=True, color_continuous_scale="Blues"), width="stretch")
 with right:
     st.subheader("Calibration (reliability)")
-    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line={"dash": "dot"}))
-    for n, card in all_cards.items():
-        bins = [b for b in card["metrics"][split]["reliability"] if b["count"]]
-        fig.add_trace(go.Scatter(x=[b["mean_p"] for b in bins], y=[b["frac_pos"] for b in bins],
-                                 mode="lines+markers", name=f"{n} (ECE {card['metrics'][split]['ece']:.3f})"))
-    fig.update_layout(xaxis_title="Predicted probability", yaxis_title="Observed fracture rate", height=480,
-                      legend={"orientation": "h", "y": -0.25})
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(reliability(all_cards, split), width="stretch")
 
 left, right = st.columns(2)
 with left:
@@ -96,6 +79,7 @@ if pointing:
 bench = data.get("bench")
 if bench:
     st.subheader("Size and CPU speed")
-    st.dataframe(pd.DataFrame(bench["models"]), hide_index=True, width="stretch")
+    rows = [r | {"shipped": True} for r in bench["models"]] + [r | {"shipped": False} for r in bench.get("other_models", [])]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.caption(f"Median of {bench['runs']} runs on {bench['threads']} CPU threads, one "
                f"{bench['image_px']}-px image (`make bench`).")
