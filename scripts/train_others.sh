@@ -7,12 +7,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 export PYTHONPATH=.
-COMMON=(--batch 64 --lr 1e-3 --patience 5)
+COMMON=(--batch 64 --lr 1e-3 --patience 5)  # a recipe's own --lr comes later and wins
 declare -A RECIPE=(
   [custom_cnn]="--size 224 --epochs 9 --budget-min 12"
   [deepconvnet]="--size 224 --epochs 8 --budget-min 13"
   [inception_v3]="--size 224 --views 2 --epochs 7 --budget-min 16"
-  [vgg16]="--size 160 --views 1 --epochs 8 --budget-min 16"
+  [vgg16]="--size 160 --views 1 --epochs 8 --budget-min 16 --lr 1e-4"
   [resnet50]="--size 160 --epochs 3 --budget-min 21"
 )
 status=0
@@ -22,7 +22,7 @@ for model in "${@:-custom_cnn deepconvnet inception_v3 vgg16 resnet50}"; do
     echo "== $(date -Is) start $m"
     rm -rf "runs/$m"
     # shellcheck disable=SC2086
-    $PY -m core.train --model "$m" ${RECIPE[$m]} "${COMMON[@]}" || { status=1; echo "== $m failed"; }
+    $PY -m core.train --model "$m" "${COMMON[@]}" ${RECIPE[$m]} || { status=1; echo "== $m failed"; }
     echo "== $(date -Is) end $m"
   done
 done
