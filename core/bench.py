@@ -2,8 +2,9 @@
 
 Loads every model in weights/ once, then times on one 288-px sample radiograph the median of
 20 runs of (a) the ensemble verdict and (b) the verdict plus one Grad-CAM per member, and each
-model alone (`--also runs/models` adds the trained models that are not shipped). Prints the figures
-and writes reports/bench.json for the comparison page.
+model alone. `--also runs/models` adds the trained models that are not shipped; every other card in
+reports/cards is timed on its architecture at its input size (random weights: the time does not
+depend on their values). Prints the figures and writes reports/bench.json for the comparison page.
 """
 from __future__ import annotations
 
@@ -15,11 +16,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
+from core.explain import heatmap
 from core.loading import load_image
-from core.predict import Predictor
-from core.weights import ROOT, reports_dir, weights_dir
+from core.registry import create_model, get_spec
+from core.predict import Member, Predictor
+from core.preprocess import PreprocessConfig
+from core.weights import ROOT, read_card, reports_dir, weights_dir
 
 log = logging.getLogger(__name__)
 SAMPLE = ROOT / "data" / "sample" / "images"
@@ -52,13 +57,42 @@ def bench(predictor: Predictor, image_path: Path, runs: int = 20) -> dict:
             "models": model_rows(predictor, image.pixels, runs)}
 
 
-def model_rows(predictor: Predictor, pixels, runs: int, skip: frozenset[str] = frozenset()) -> list[dict]:
-    """Each model alone: size, verdict latency and Grad-CAM latency."""
-    return [{"model": m.name, "params (M)": round(m.card["params"] / 1e6, 2),
-             "file (MB)": round(m.card["weights"]["bytes"] / 2**20, 1),
-             "verdict (ms)": round(median_ms(lambda m=m: m.probability(pixels), runs), 1),
-             "Grad-CAM (ms)": round(median_ms(lambda m=m: predictor.heatmap(pixels, m.name), runs), 1)}
+def member_row(m: Member, pixels: np.ndarray, runs: int) -> dict:
+    """One model alone: size, verdict latency and Grad-CAM latency."""
+    def cam() -> None:
+        with m.lock:
+            heatmap(m.net, m.spec.target_layer(m.net), pixels, m.cfg, "Grad-CAM")
+
+    return {"model": m.name, "params (M)": round(m.card["params"] / 1e6, 2),
+            "file (MB)": round(m.card["weights"]["bytes"] / 2**20, 1),
+            "verdict (ms)": round(median_ms(lambda: m.probability(pixels), runs), 1),
+            "Grad-CAM (ms)": round(median_ms(cam, runs), 1)}
+
+
+def model_rows(predictor: Predictor, pixels: np.ndarray, runs: int,
+               skip: frozenset[str] = frozenset()) -> list[dict]:
+    """Each loaded model alone (trained weights)."""
+    return [member_row(m, pixels, runs) | {"timed with": "trained weights"}
             for m in predictor.members if m.name not in skip]
+
+
+def card_rows(card_dir: Path, pixels: np.ndarray, runs: int, skip: frozenset[str]) -> list[dict]:
+    """Models known only by their card: time the architecture at the card's input size.
+
+    The weights are random because the trained ones are not shipped; the arithmetic, and so the
+    time, does not depend on their values.
+    """
+    rows = []
+    for path in sorted(card_dir.glob("*.json")):
+        card = read_card(path)
+        if card.get("kind") == "ensemble" or card["name"] in skip or "params" not in card:
+            continue
+        net = create_model(card["architecture"]).eval().to(memory_format=torch.channels_last)
+        m = Member(card["name"], net, card, PreprocessConfig.from_dict(card["preprocess"]),
+                   get_spec(card["architecture"]))
+        rows.append(member_row(m, pixels, runs) | {"timed with": "architecture only (weights not here)"})
+        log.info("timed %s", m.name)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=None, help="default reports/bench.json")
     p.add_argument("--also", type=Path, help="also time, one by one, the models in this folder (e.g. runs/models)")
+    p.add_argument("--cards", type=Path, default=None,
+                   help="time the architecture of every other card here too (default reports/cards)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
@@ -77,9 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     if not predictor.members:
         raise SystemExit("no models in weights/")
     result = bench(predictor, args.image, args.runs)
+    pixels, done = load_image(args.image).pixels, frozenset(m.name for m in predictor.members)
     if args.also:
-        shipped = frozenset(m.name for m in predictor.members)
-        result["other_models"] = model_rows(Predictor(args.also), load_image(args.image).pixels, args.runs, shipped)
+        result["other_models"] = model_rows(Predictor(args.also), pixels, args.runs, done)
+        done |= {m["model"] for m in result["other_models"]}
+    result["other_models"] = result.get("other_models", []) + card_rows(
+        args.cards or reports_dir() / "cards", pixels, args.runs, done)
     out = args.out or reports_dir() / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

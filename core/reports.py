@@ -57,9 +57,20 @@ def metrics_table(cards: dict[str, dict], split: str = "test") -> pd.DataFrame:
             "hardware-free AUC": _fmt_ci(hw) if hw else "—",
             "params (M)": round(card["params"] / 1e6, 2) if "params" in card else None,
             "file (MB)": round(card["weights"]["bytes"] / 2**20, 1) if "weights" in card else None,
-            "train (min)": round(card["training"]["wall_time_s"] / 60, 1) if "training" in card else None,
+            "train (min)": train_minutes(card["training"]) if "training" in card else None,
         })
     return pd.DataFrame(rows)
+
+
+def train_minutes(training: dict) -> float | str:
+    """Training wall time in minutes; '≥ N' for a resumed run whose card timed only its last leg.
+
+    Such older cards still list every epoch's seconds, whose sum is a lower bound (caching excluded).
+    """
+    minutes = training["wall_time_s"] / 60
+    if "--resume" in training.get("command", "") and "legs" not in training:
+        return f"≥ {max(minutes, sum(r['seconds'] for r in training.get('log', [])) / 60):.1f}"
+    return round(minutes, 1)
 
 
 def region_table(cards: dict[str, dict], split: str = "test") -> pd.DataFrame:

@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     val_arrays, test_arrays = (arrays["val"], arrays["test"]) if arrays else (None, None)
     scores = {s: eval_scores(net, a, splits[s], cfg, args.batch)
               for s, a in (("val", val_arrays), ("test", test_arrays))}
-    card = finalize(net, args, cfg, start, splits, scores, history, time.time() - t0,
+    card = finalize(net, args, cfg, start, splits, scores, history, history["prior_s"] + time.time() - t0,
                     command="python -m core.train " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])))
     log.info("done: %s val AUC %.4f test AUC %.4f", card["name"],
              card["metrics"]["val"]["roc_auc"], card["metrics"]["test"]["roc_auc"])
@@ -255,6 +255,7 @@ def _fit(net, args, src, splits, arrays, cfg, opt, sched, loss_fn, frozen, state
         state["log"].append(row)
         log.info("epoch %d loss %.4f val_auc %.4f (best %.4f @ %d) %.0fs", epoch + 1, loss, auc,
                  state["best_auc"], state["best_epoch"], row["seconds"])
+        state["elapsed_s"] = state["prior_s"] + time.time() - t0  # summed over resumed legs
         torch.save({"state": state, "model": net.state_dict(), "opt": opt.state_dict(),
                     "sched": sched.state_dict()}, args.run_dir / "last.pt")
         with open(args.run_dir / "epochs.jsonl", "a") as f:
@@ -284,9 +285,13 @@ def _resume(args, net, opt, sched) -> dict:
         opt.load_state_dict(saved["opt"])
         sched.load_state_dict(saved["sched"])
         log.info("resumed from %s at epoch %d", ckpt, saved["state"]["epoch"])
-        return saved["state"]
+        state = saved["state"]
+        state["prior_s"] = state.get("elapsed_s", 0.0)
+        state["legs"] = state.get("legs", 1) + 1
+        return state
     (args.run_dir / "epochs.jsonl").unlink(missing_ok=True)
-    return {"epochs": args.epochs, "epoch": 0, "best_auc": -1.0, "best_epoch": 0, "best_state": None, "log": []}
+    return {"epochs": args.epochs, "epoch": 0, "best_auc": -1.0, "best_epoch": 0, "best_state": None, "log": [],
+            "prior_s": 0.0, "elapsed_s": 0.0, "legs": 1}
 
 
 def _setup_logging(path: Path) -> None:

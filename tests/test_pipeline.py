@@ -41,7 +41,18 @@ def test_resume_continues_from_checkpoint(trained, mini_dataset):
                      "--reports", str(trained / "reports_resumed"), "--resume"])
     assert rc == 0
     card = read_card(trained / "resumed" / "custom_cnn.json")
+    first = read_card(trained / "weights" / "custom_cnn.json")["training"]
     assert [r["epoch"] for r in card["training"]["log"]] == [1, 2]
+    assert card["training"]["legs"] == 2 and card["training"]["wall_time_s"] >= first["wall_time_s"]
+
+
+def test_train_minutes_marks_cards_that_timed_only_the_last_leg():
+    from core.reports import train_minutes
+
+    log = [{"epoch": 1, "seconds": 600.0}, {"epoch": 2, "seconds": 600.0}]
+    assert train_minutes({"wall_time_s": 90, "command": "python -m core.train --resume", "legs": 2, "log": log}) == 1.5
+    assert train_minutes({"wall_time_s": 90, "command": "python -m core.train --resume", "log": log}) == "≥ 20.0"
+    assert train_minutes({"wall_time_s": 90, "command": "python -m core.train", "log": log}) == 1.5
 
 
 def test_live_path_matches_training_predictions(trained, mini_dataset):
@@ -114,6 +125,14 @@ def test_bench_and_results(trained, tmp_path, monkeypatch, capsys):
     assert "ensemble verdict:" in out and "verdict + one Grad-CAM per member:" in out
     saved = json.loads((trained / "reports" / "bench.json").read_text())
     assert saved["ensemble_verdict_ms"] > 0 and len(saved["models"]) == 2
+    assert saved["other_models"] == []  # every card in reports/cards is shipped here
+    other = read_card(trained / "weights" / "custom_cnn.json") | {"name": "unshipped_cnn"}
+    (tmp_path / "cards").mkdir()
+    (tmp_path / "cards" / "unshipped_cnn.json").write_text(json.dumps(other))
+    assert bench.main(["--runs", "2", "--cards", str(tmp_path / "cards"), "--out", str(tmp_path / "b.json")]) == 0
+    row, = json.loads((tmp_path / "b.json").read_text())["other_models"]
+    assert row["model"] == "unshipped_cnn" and row["timed with"].startswith("architecture only")
+    assert row["verdict (ms)"] > 0 and row["Grad-CAM (ms)"] > 0
     assert results.main(["--out", str(tmp_path / "R.md")]) == 0
     text = (tmp_path / "R.md").read_text()
     assert "| ensemble | yes |" in text and "CPU speed" in text and "hardware-free AUC" in text
