@@ -264,7 +264,7 @@ def _fit(net, args, src, splits, arrays, cfg, opt, sched, loss_fn, frozen, state
             log.info("early stop: no val AUC gain for %d epochs", args.patience)
             state["stopped_by"] = f"early stop (no val AUC gain for {args.patience} epochs)"
             break
-        if time.time() - t0 + row["seconds"] > budget:
+        if epoch + 1 < args.epochs and time.time() - t0 + row["seconds"] > budget:
             log.info("stopping: the %.0f-minute budget would be exceeded", args.budget_min)
             state["stopped_by"] = f"wall-clock budget ({args.budget_min:g} min)"
             break

@@ -13,7 +13,7 @@ declare -A RECIPE=(
   [deepconvnet]="--size 224 --epochs 8 --budget-min 13"
   [inception_v3]="--size 224 --views 2 --epochs 7 --budget-min 16"
   [vgg16]="--size 160 --views 1 --epochs 8 --budget-min 16 --lr 1e-4"
-  [resnet50]="--size 160 --epochs 3 --budget-min 21"
+  [resnet50]="--size 160 --epochs 8 --budget-min 45"
 )
 status=0
 for model in "${@:-custom_cnn deepconvnet inception_v3 vgg16 resnet50}"; do
