@@ -21,9 +21,9 @@ import torch
 
 from core.explain import heatmap
 from core.loading import load_image
-from core.registry import create_model, get_spec
 from core.predict import Member, Predictor
 from core.preprocess import PreprocessConfig
+from core.registry import create_model, get_spec
 from core.weights import ROOT, read_card, reports_dir, weights_dir
 
 log = logging.getLogger(__name__)

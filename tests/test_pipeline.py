@@ -38,12 +38,14 @@ def test_resume_continues_from_checkpoint(trained, mini_dataset):
     run = trained / "runs" / "custom_cnn"
     rc = train.main(["--model", "custom_cnn", "--data", str(mini_dataset), "--epochs", "2", "--batch", "8",
                      "--size", "96", "--out", str(trained / "resumed"), "--run-dir", str(run),
-                     "--reports", str(trained / "reports_resumed"), "--resume"])
+                     "--reports", str(trained / "reports_resumed"), "--resume", "--budget-min", "0.0001"])
     assert rc == 0
     card = read_card(trained / "resumed" / "custom_cnn.json")
     first = read_card(trained / "weights" / "custom_cnn.json")["training"]
     assert [r["epoch"] for r in card["training"]["log"]] == [1, 2]
     assert card["training"]["legs"] == 2 and card["training"]["wall_time_s"] >= first["wall_time_s"]
+    assert first["stopped_by"].startswith("wall-clock budget")  # 1 of 2 epochs
+    assert card["training"]["stopped_by"] == "schedule complete"  # the last epoch ran, however long it took
 
 
 def test_train_minutes_marks_cards_that_timed_only_the_last_leg():
