@@ -19,7 +19,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-from core.explain import heatmap
 from core.loading import load_image
 from core.predict import Member, Predictor
 from core.preprocess import PreprocessConfig
@@ -59,14 +58,10 @@ def bench(predictor: Predictor, image_path: Path, runs: int = 20) -> dict:
 
 def member_row(m: Member, pixels: np.ndarray, runs: int) -> dict:
     """One model alone: size, verdict latency and Grad-CAM latency."""
-    def cam() -> None:
-        with m.lock:
-            heatmap(m.net, m.spec.target_layer(m.net), pixels, m.cfg, "Grad-CAM")
-
     return {"model": m.name, "params (M)": round(m.card["params"] / 1e6, 2),
             "file (MB)": round(m.card["weights"]["bytes"] / 2**20, 1),
             "verdict (ms)": round(median_ms(lambda: m.probability(pixels), runs), 1),
-            "Grad-CAM (ms)": round(median_ms(cam, runs), 1)}
+            "Grad-CAM (ms)": round(median_ms(lambda: m.heatmap(pixels), runs), 1)}
 
 
 def model_rows(predictor: Predictor, pixels: np.ndarray, runs: int,

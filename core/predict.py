@@ -53,6 +53,11 @@ class Member:
         """Calibrated probability of 'fractured' for one image."""
         return float(Calibration.from_card(self.card)(np.array([self.logit(gray)]))[0])
 
+    def heatmap(self, gray: np.ndarray, method: str = "Grad-CAM") -> np.ndarray:
+        """Where this model looked for 'fractured', on the original image grid, in [0, 1]."""
+        with self.lock:
+            return heatmap(self.net, self.spec.target_layer(self.net), gray, self.cfg, method)
+
 
 @dataclass
 class MemberResult:
@@ -181,9 +186,7 @@ class Predictor:
 
     def heatmap(self, gray: np.ndarray, name: str, method: str = "Grad-CAM") -> np.ndarray:
         """Where model `name` looked for 'fractured', on the original image grid, in [0, 1]."""
-        m = self._member(name)
-        with m.lock:
-            return heatmap(m.net, m.spec.target_layer(m.net), gray, m.cfg, method)
+        return self._member(name).heatmap(gray, method)
 
     def model_view(self, gray: np.ndarray, name: str) -> np.ndarray:
         """The preprocessed picture (CLAHE / Canny) model `name` sees, cropped to the image."""
