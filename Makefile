@@ -39,30 +39,30 @@ train-others: setup
 
 # Copy trained models into weights/ (size budget checked), e.g. `make ship MODELS="vgg16"`.
 ship: setup
-	$(BIN)/python -m core.ship $(MODELS)
+	$(BIN)/python -m core.training.ship $(MODELS)
 
 # Rank candidate member sets on val (reports/ensemble_selection.csv); test is never read.
 select: setup
-	$(BIN)/python -m core.selection
+	$(BIN)/python -m core.ensemble.selection
 
 ensemble: setup
-	$(BIN)/python -m core.ensemble
+	$(BIN)/python -m core.ensemble.fit
 
 evaluate: setup
 	$(BIN)/python -m core.evaluate --weights weights --images $(FRACATLAS_DIR)/images \
 		--labels $(FRACATLAS_DIR)/labels.csv --split test --out reports/eval_test.json
 
 pointing: setup
-	$(BIN)/python -m core.pointing
+	$(BIN)/python -m core.evaluation.pointing
 
 scope: setup
-	$(BIN)/python -m core.scope
+	$(BIN)/python -m core.training.scope_fit
 
 results: setup
-	$(BIN)/python -m core.results
+	$(BIN)/python -m core.evaluation.results
 
 bench: setup
-	$(BIN)/python -m core.bench $(if $(wildcard runs/models/*.json),--also runs/models)
+	$(BIN)/python -m core.evaluation.bench $(if $(wildcard runs/models/*.json),--also runs/models)
 
 clean-cache:
 	rm -rf .cache runs

@@ -1,0 +1,1 @@
+"""Bone-fracture X-ray decision support: the library behind the dashboard (no UI code)."""

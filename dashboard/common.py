@@ -7,9 +7,9 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import WeightsError
-from core.predict import Predictor
-from core.reports import load_cards
-from core.weights import reports_dir, weights_dir
+from core.serving.predictor import Predictor
+from core.evaluation.tables import load_cards
+from core.settings import reports_dir, weights_dir
 
 NOTICE = ("**Decision-support aid, not a diagnosis.** The verdicts come from models trained on one "
           "public data set (FracAtlas); a clinician reads every image and makes the call.")

@@ -6,9 +6,9 @@ import html
 import pandas as pd
 import streamlit as st
 
-from core.explain import CAM_METHODS
-from core.predict import Predictor, Result
-from core.report import model_versions, pdf_report, worklist_csv
+from core.models.explain import CAM_METHODS
+from core.serving.predictor import Predictor, Result
+from core.serving.report import model_versions, pdf_report, worklist_csv
 from dashboard.common import OP_LABELS
 
 COLOURS = {"fractured": "#8b1e1e", "clear": "#1d5e3a", "error": "#6b5a12"}

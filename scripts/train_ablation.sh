@@ -9,4 +9,4 @@ COMMON=(--epochs 15 --views 4 --batch 64 --lr 1e-3 --patience 5 --budget-min 40 
 for model in efficientnet_lite0 mobilenet_v2; do
   $PY -m core.train --model "$model" --name "${model}_canny" "${COMMON[@]}"
 done
-$PY -m core.results
+$PY -m core.evaluation.results

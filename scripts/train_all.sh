@@ -14,12 +14,12 @@ start=$(date +%s)
 for model in efficientnet_lite0 mobilenet_v2; do
   $PY -m core.train --model "$model" "${COMMON[@]}" --run-dir "$WORK/$model"
 done
-$PY -m core.ensemble
-$PY -m core.scope
-$PY -m core.pointing
-$PY -m core.bench
+$PY -m core.ensemble.fit
+$PY -m core.training.scope_fit
+$PY -m core.evaluation.pointing
+$PY -m core.evaluation.bench
 minutes=$(( ($(date +%s) - start) / 60 ))
 printf '{"minutes": %d, "cores": %d, "finished": "%s"}\n' "$minutes" "$(nproc)" "$(date -Is)" \
   > reports/train_all_time.json
-$PY -m core.results
+$PY -m core.evaluation.results
 echo "train-all wall time: $minutes min on $(nproc) cores"

@@ -31,7 +31,7 @@ def sample_labels() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def xray_gray(sample_labels) -> np.ndarray:
     """One real fractured radiograph as uint8 grayscale."""
-    from core.loading import load_image
+    from core.data.loading import load_image
 
     name = sample_labels[sample_labels.fractured == 1].image.iloc[0]
     return load_image(SAMPLE / "images" / name).pixels
@@ -52,7 +52,8 @@ def mini_dataset(tmp_path_factory, sample_labels) -> Path:
 def trained(tmp_path_factory, mini_dataset):
     """Two tiny models (one from scratch, one on cached frozen-stem activations), each stopped by
     its wall-clock budget after one epoch, plus their ensemble; written to a temporary folder."""
-    from core import ensemble, train
+    from core.ensemble import fit as ensemble
+    from core.training import trainer as train
 
     root = tmp_path_factory.mktemp("trained")
     start = _random_start(root / "effnet_start.safetensors")  # stands in for an ImageNet file

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import loading
+from core.data import loading
 from core.errors import ImageTooLargeError, InputError
-from core.loading import load_image, scale_to_uint8
+from core.data.loading import load_image, scale_to_uint8
 from tests.badfiles import CASES, png
 
 VALID_SAME_PIXELS = {"png_16bit", "exif_rotated", "dicom_monochrome1", "dicom_monochrome2",

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from core import metrics as M
-from core.calibration import calibrated, choose_thresholds, fit_temperature, sigmoid
+from core.evaluation import metrics as M
+from core.models.calibration import calibrated, choose_thresholds, fit_temperature, sigmoid
 
 
 @pytest.fixture(params=[0, 1, 2])
@@ -101,7 +101,7 @@ def test_calibration_domain_errors():
 
 
 def test_platt_calibration_recovers_temperature_and_bias():
-    from core.calibration import Calibration
+    from core.models.calibration import Calibration
 
     rng = np.random.default_rng(1)
     z = rng.normal(0, 2.5, 30000)
@@ -117,8 +117,8 @@ def test_platt_calibration_recovers_temperature_and_bias():
 
 
 def test_calibration_stays_bounded_for_an_uninformative_model():
-    from core.calibration import T_MAX, Calibration
-    from core.evaluation import summarize
+    from core.models.calibration import T_MAX, Calibration
+    from core.evaluation.summary import summarize
 
     rng = np.random.default_rng(2)
     y = rng.integers(0, 2, 400)

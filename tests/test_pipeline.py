@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import evaluate, predict, train
+from core.evaluation import live as evaluate
+from core.serving import predictor as predict
+from core.training import trainer as train
 from core.errors import WeightsError
-from core.weights import load_model, read_card
+from core.models.weights import load_model, read_card
 
 ROOT = Path(__file__).resolve().parents[1]
 from tests.conftest import ARCHS
@@ -49,7 +51,7 @@ def test_resume_continues_from_checkpoint(trained, mini_dataset):
 
 
 def test_train_minutes_marks_cards_that_timed_only_the_last_leg():
-    from core.reports import train_minutes
+    from core.evaluation.tables import train_minutes
 
     log = [{"epoch": 1, "seconds": 600.0}, {"epoch": 2, "seconds": 600.0}]
     assert train_minutes({"wall_time_s": 90, "command": "python -m core.train --resume", "legs": 2, "log": log}) == 1.5
@@ -62,7 +64,7 @@ def test_live_path_matches_training_predictions(trained, mini_dataset):
     pred = predict.Predictor(trained / "weights")
     df = pd.read_csv(trained / "reports" / "predictions" / "custom_cnn_test.csv")
     member = next(m for m in pred.members if m.name == "custom_cnn")
-    from core.loading import load_image
+    from core.data.loading import load_image
     live = [member.probability(load_image(mini_dataset / "images" / n).pixels) for n in df.image]
     np.testing.assert_allclose(live, df.prob, atol=2e-3)
 
@@ -118,7 +120,8 @@ def test_empty_weights_folder(tmp_path):
 
 
 def test_bench_and_results(trained, tmp_path, monkeypatch, capsys):
-    from core import bench, results
+    from core.evaluation import bench
+    from core.evaluation import results
 
     monkeypatch.setenv("FRACTURE_REPORTS_DIR", str(trained / "reports"))
     monkeypatch.setenv("FRACTURE_WEIGHTS_DIR", str(trained / "weights"))
@@ -141,23 +144,22 @@ def test_bench_and_results(trained, tmp_path, monkeypatch, capsys):
 
 
 def test_ship_checks_budget_and_card(trained, tmp_path, monkeypatch):
-    from core import ship, weights
+    from core.training import ship
 
     shipped = ship.ship(["custom_cnn"], trained / "weights", tmp_path / "w")
     assert {p.name for p in shipped} == {"custom_cnn.safetensors", "custom_cnn.json"}
-    monkeypatch.setattr(weights, "MAX_FILE_BYTES", 10)
-    monkeypatch.setattr(ship, "MAX_FILE_BYTES", 10)
+    monkeypatch.setattr(ship, "MAX_WEIGHT_FILE_BYTES", 10)
     with pytest.raises(WeightsError, match="16 MiB"):
         ship.ship(["custom_cnn"], trained / "weights", tmp_path / "w2")
 
 
 def test_recalibrate_from_saved_logits(trained, mini_dataset):
-    from core.finalize import recalibrate
+    from core.training.calibrate import recalibrate
 
     card = recalibrate(trained / "weights" / "custom_cnn.json", trained / "reports" / "predictions",
                        mini_dataset / "labels.csv")
     assert card["calibration"]["method"].startswith("platt") and "temperature" not in card
     assert card["weights"] == read_card(trained / "weights" / "custom_cnn.json")["weights"]
     df = pd.read_csv(trained / "reports" / "predictions" / "custom_cnn_val.csv")
-    from core.calibration import Calibration
+    from core.models.calibration import Calibration
     np.testing.assert_allclose(df.prob, Calibration.from_card(card)(df.logit), atol=1e-5)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.explain import CAM_METHODS, heatmap, overlay, peak
-from core.registry import REGISTRY, create_model, get_spec, list_models
+from core.models.explain import CAM_METHODS, heatmap, overlay, peak
+from core.models.registry import REGISTRY, create_model, get_spec, list_models
 
 TINY = {"inception_v3": 107}  # the smallest input InceptionV3 accepts; others use 64 px
 

@@ -13,10 +13,10 @@ import pytest
 from pypdf import PdfReader
 from streamlit.testing.v1 import AppTest
 
-from core import uncertainty
-from core.loading import load_image
-from core.predict import Predictor
-from core.report import audit, model_versions, pdf_report, worklist_csv
+from core.ensemble import uncertainty
+from core.data.loading import load_image
+from core.serving.predictor import Predictor
+from core.serving.report import audit, model_versions, pdf_report, worklist_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,7 +116,7 @@ def test_uploads_are_never_written_to_disk(trained, monkeypatch, sample_dir):
 
 
 def test_pointing_game_hit_and_baseline(trained, sample_dir, tmp_path):
-    from core import pointing
+    from core.evaluation import pointing
 
     heat = np.zeros((100, 200), np.float32)
     heat[40, 150] = 1.0

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.selection import candidates, rank_subsets, shippable
-from core.weights import write_card
+from core.ensemble.selection import candidates, rank_subsets, shippable
+from core.models.weights import write_card
 
 MIB = 2**20
 

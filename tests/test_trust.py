@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.loading import LoadedImage, load_image
-from core.predict import Predictor
-from core.scope import ScopeModel, _as_image
-from core.scope_negatives import blank, colourised, document, screenshot
+from core.data.loading import LoadedImage, load_image
+from core.serving.predictor import Predictor
+from core.serving.scope import ScopeModel, _as_image
+from core.training.scope_negatives import blank, colourised, document, screenshot
 from tests.badfiles import CASES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.reports import agreement_matrix, canny_ablation, metrics_table, pointing_table, region_table
+from core.evaluation.tables import agreement_matrix, canny_ablation, metrics_table, pointing_table, region_table
 from dashboard.charts import curves, reliability
 from dashboard.common import OP_LABELS, cards, notice
 

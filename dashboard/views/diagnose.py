@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.common import OP_LABELS, digest, get_predictor, notice
-from core.report import audit, model_versions
+from core.serving.report import audit, model_versions
 from dashboard.components import downloads, heatmap_gallery, members_table, verdict_banner, worklist
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "sample" / "images"

@@ -1,18 +1,17 @@
 """Dataset explorer: what the models were trained and tested on."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.data import REGIONS, draw_boxes, read_boxes
-from core.loading import load_image
+from core.data.fracatlas import REGIONS, draw_boxes, read_boxes
+from core.data.loading import load_image
+from core.settings import SAMPLE_DIR, explorer_dir
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("FRACATLAS_DIR", ROOT / "data" / "sample"))
+DATA = explorer_dir()
 PAGE = 12
 
 st.title("Dataset explorer")
@@ -21,7 +20,7 @@ if not (DATA / "labels.csv").is_file():
     st.stop()
 df = pd.read_csv(DATA / "labels.csv")
 boxes = read_boxes(DATA / "fracture_boxes_coco.json") if (DATA / "fracture_boxes_coco.json").is_file() else {}
-bundled = DATA.resolve() == (ROOT / "data" / "sample").resolve()
+bundled = DATA.resolve() == SAMPLE_DIR.resolve()
 st.caption(("Showing the **bundled sample** (42 test-split images). For the full set run "
             "`FRACATLAS_DIR=/path/to/fracatlas make run`." if bundled else f"Data folder: `{DATA}`") +
            " · FracAtlas, Abedeen et al., *Scientific Data* 10, 521 (2023), CC BY 4.0.")

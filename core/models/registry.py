@@ -1,7 +1,6 @@
 """One registry: model name → factory, input size, normalisation, CAM layer, starting weights."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -9,12 +8,11 @@ from typing import Callable
 
 from torch import nn
 
-from core import models
-from core.models import FractureNet
-from core.preprocess import PreprocessConfig
+from core.models import networks as models
+from core.models.networks import FractureNet
+from core.settings import pretrained_dir
+from core.data.preprocess import PreprocessConfig
 
-PRETRAINED_DIR = Path(os.environ.get("FRACTURE_PRETRAINED_DIR",
-                                     Path(__file__).resolve().parents[1].parent / "shared" / "pretrained"))
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
@@ -49,7 +47,7 @@ class ModelSpec:
         """The local ImageNet file this model starts from, if it exists here."""
         if self.default_init is None:
             return None
-        path = PRETRAINED_DIR / self.default_init
+        path = pretrained_dir() / self.default_init
         return path if path.is_file() else None
 
 

@@ -1,6 +1,6 @@
 """The ensemble: every model in weights/, combined by its card (weights/ensemble.json).
 
-`python -m core.ensemble [--members a b ...] [--weighting mean|fit]` fits the ensemble's member
+`python -m core.ensemble.fit [--members a b ...] [--weighting mean|fit]` fits the ensemble's member
 weights, calibration and thresholds on `val` from the members' per-image prediction files, reports
 `val` and `test`, and writes weights/ensemble.json plus its predictions.
 """
@@ -16,34 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.calibration import Calibration, nll
-from core.data import DATA_DIR
-from core.finalize import calibrate_and_measure, write_predictions
-from core.uncertainty import fit_margin, flags, measure
-from core.weights import CARDS_DIR, WEIGHTS_DIR, read_card, write_card
+from core.models.calibration import Calibration, nll
+from core.settings import cards_dir, data_dir, predictions_dir, weights_dir
+from core.training.calibrate import calibrate_and_measure, write_predictions
+from core.ensemble.uncertainty import fit_margin, flags, measure
+from core.models.weights import read_card, write_card
+from core.ensemble.combine import ENSEMBLE_CARD, EPS, combine, to_logit
 
 log = logging.getLogger(__name__)
-PRED_DIR = CARDS_DIR.parent / "predictions"
-ENSEMBLE_CARD = "ensemble.json"
-EPS = 1e-6
-
-
-def to_logit(p: np.ndarray) -> np.ndarray:
-    """log(p / (1 − p)), clipped away from 0 and 1."""
-    p = np.clip(np.asarray(p, float), EPS, 1 - EPS)
-    return np.log(p / (1 - p))
-
-
-def combine(member_probs: np.ndarray, weights: np.ndarray, calibration: Calibration = Calibration()) -> np.ndarray:
-    """Ensemble probability: weighted mean of members' calibrated probabilities, recalibrated."""
-    w = np.asarray(weights, float)[:, None]
-    mean = (np.asarray(member_probs, float).reshape(len(w), -1) * w).sum(0) / w.sum()
-    return calibration(to_logit(mean))
-
-
-def agreement(member_votes: list[bool], verdict: bool) -> float:
-    """Share of members whose own verdict matches the ensemble's."""
-    return float(np.mean([v == verdict for v in member_votes])) if member_votes else float("nan")
 
 
 def fit_weights(y: np.ndarray, probs: np.ndarray, step: float = 0.1) -> np.ndarray:
@@ -62,15 +42,17 @@ class MemberScores:
     test: pd.DataFrame
 
 
-def read_member(name: str, pred_dir: Path = PRED_DIR) -> MemberScores:
+def read_member(name: str, pred_dir: Path | None = None) -> MemberScores:
     """Load NAME_val.csv and NAME_test.csv."""
+    pred_dir = pred_dir or predictions_dir()
     frames = [pd.read_csv(pred_dir / f"{name}_{s}.csv").set_index("image") for s in ("val", "test")]
     return MemberScores(name, *frames)
 
 
-def fit_ensemble(members: list[str], weighting: str = "mean", pred_dir: Path = PRED_DIR,
-                 labels: Path = DATA_DIR / "labels.csv") -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+def fit_ensemble(members: list[str], weighting: str = "mean", pred_dir: Path | None = None,
+                 labels: Path | None = None) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """Fit weights, calibration, thresholds and the uncertainty rule on val; report val and test."""
+    pred_dir, labels = pred_dir or predictions_dir(), labels or data_dir() / "labels.csv"
     scores = [read_member(m, pred_dir) for m in members]
     member_thresholds = [read_card(pred_dir.parent / "cards" / f"{m}.json")["thresholds"] for m in members]
     idx = {s: getattr(scores[0], s).index for s in ("val", "test")}
@@ -124,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--members", nargs="*", help="default: every model in weights/")
     p.add_argument("--weighting", choices=["mean", "fit"], default="mean")
-    p.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR)
+    p.add_argument("--weights-dir", type=Path, default=None)
     args = p.parse_args(argv)
+    args.weights_dir = args.weights_dir or weights_dir()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     members = args.members or [read_card(c)["name"] for c in sorted(args.weights_dir.glob("*.json"))
                                if c.name != ENSEMBLE_CARD and c.with_suffix(".safetensors").is_file()]
@@ -133,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("no models in weights/: train and ship some first")
     card, frames = fit_ensemble(members, args.weighting)
     write_card(card, args.weights_dir / ENSEMBLE_CARD)
-    write_card(card, CARDS_DIR / ENSEMBLE_CARD)
+    write_card(card, cards_dir() / ENSEMBLE_CARD)
     for s, f in frames.items():
-        write_predictions(PRED_DIR / f"ensemble_{s}.csv", f["image"].tolist(), f["fractured"].to_numpy(),
+        write_predictions(predictions_dir() / f"ensemble_{s}.csv", f["image"].tolist(), f["fractured"].to_numpy(),
                           f["logit"].to_numpy(), Calibration.from_card(card))
     m = card["metrics"]["test"]
     log.info("ensemble of %s: test AUC %.4f [%.4f, %.4f]", members, m["roc_auc"], *m["roc_auc_ci"])

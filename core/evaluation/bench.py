@@ -1,4 +1,4 @@
-"""CPU speed of the shipped ensemble: `python -m core.bench` (also `make bench`).
+"""CPU speed of the shipped ensemble: `python -m core.evaluation.bench` (also `make bench`).
 
 Loads every model in weights/ once, then times on one 288-px sample radiograph the median of
 20 runs of (a) the ensemble verdict and (b) the verdict plus one Grad-CAM per member, and each
@@ -19,14 +19,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from core.loading import load_image
-from core.predict import Member, Predictor
-from core.preprocess import PreprocessConfig
-from core.registry import create_model, get_spec
-from core.weights import ROOT, read_card, reports_dir, weights_dir
+from core.data.loading import load_image
+from core.serving.predictor import Member, Predictor
+from core.data.preprocess import PreprocessConfig
+from core.models.registry import create_model, get_spec
+from core.models.weights import read_card
+from core.settings import SAMPLE_DIR, reports_dir, weights_dir
 
 log = logging.getLogger(__name__)
-SAMPLE = ROOT / "data" / "sample" / "images"
+SAMPLE = SAMPLE_DIR / "images"
 
 
 def median_ms(fn: Callable[[], object], runs: int) -> float:

@@ -1,4 +1,4 @@
-"""Ship trained models: `python -m core.ship NAME... [--from runs/models]`.
+"""Ship trained models: `python -m core.training.ship NAME... [--from runs/models]`.
 
 Copies NAME.safetensors and NAME.json into weights/ after checking the card's sha256 and the size
 budget (each file ≤ 16 MiB, the folder ≤ 24 MiB). Refit the ensemble afterwards (`make ensemble`).
@@ -10,7 +10,8 @@ import shutil
 from pathlib import Path
 
 from core.errors import WeightsError
-from core.weights import MAX_DIR_BYTES, MAX_FILE_BYTES, read_card, sha256, weights_dir
+from core.models.weights import read_card, sha256
+from core.settings import MAX_WEIGHT_FILE_BYTES, MAX_WEIGHTS_DIR_BYTES, weights_dir
 
 
 def ship(names: list[str], source: Path, target: Path) -> list[Path]:
@@ -21,12 +22,12 @@ def ship(names: list[str], source: Path, target: Path) -> list[Path]:
         w = source / card["weights"]["file"]
         if sha256(w) != card["weights"]["sha256"]:
             raise WeightsError(f"{w.name} does not match its card")
-        if w.stat().st_size > MAX_FILE_BYTES:
+        if w.stat().st_size > MAX_WEIGHT_FILE_BYTES:
             raise WeightsError(f"{w.name} is {w.stat().st_size / 2**20:.1f} MiB, over the 16 MiB limit per file")
         pairs.append((w, source / f"{name}.json"))
     kept = sum(p.stat().st_size for p in target.glob("*") if p.is_file() and p.stem not in names)
     total = kept + sum(w.stat().st_size + c.stat().st_size for w, c in pairs)
-    if total > MAX_DIR_BYTES:
+    if total > MAX_WEIGHTS_DIR_BYTES:
         raise WeightsError(f"weights/ would hold {total / 2**20:.1f} MiB, over its 24 MiB budget")
     target.mkdir(parents=True, exist_ok=True)
     return [Path(shutil.copy2(f, target / f.name)) for pair in pairs for f in pair]

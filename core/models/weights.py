@@ -4,34 +4,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from core.errors import WeightsError
-from core.models import FractureNet
-from core.registry import create_model
+from core.models.networks import FractureNet
+from core.models.registry import create_model
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def weights_dir() -> Path:
-    """The shipped models' folder (FRACTURE_WEIGHTS_DIR overrides), read at call time."""
-    return Path(os.environ.get("FRACTURE_WEIGHTS_DIR", ROOT / "weights"))
-
-
-def reports_dir() -> Path:
-    """Cards, predictions and results (FRACTURE_REPORTS_DIR overrides), read at call time."""
-    return Path(os.environ.get("FRACTURE_REPORTS_DIR", ROOT / "reports"))
-
-
-WEIGHTS_DIR = weights_dir()
-CARDS_DIR = reports_dir() / "cards"
-MAX_FILE_BYTES = 16 * 2**20
-MAX_DIR_BYTES = 24 * 2**20
 
 
 def sha256(path: str | Path) -> str:
@@ -100,7 +82,7 @@ def load_model(card_path: str | Path) -> tuple[FractureNet, dict[str, Any]]:
     return net.eval(), card
 
 
-def find_cards(directory: str | Path = WEIGHTS_DIR) -> list[Path]:
+def find_cards(directory: str | Path) -> list[Path]:
     """Model cards that have a weights file beside them, sorted by name."""
     d = Path(directory)
     return sorted(p for p in d.glob("*.json") if p.with_suffix(".safetensors").is_file())

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from core.predict import Result
+from core.serving.verdict import Result
+from core.settings import audit_log
 
 NOTICE = ("Decision-support aid, not a diagnosis. The models were trained on one public data set "
           "(FracAtlas); a clinician reads every image and makes the call.")
@@ -114,7 +114,7 @@ def _members(pdf: Any, r: Result) -> None:
 def audit(result: Result, image_bytes: bytes, versions: list[dict[str, str]],
           path: str | Path | None = None) -> Path | None:
     """Append one JSON line (time, image sha256 — never the image —, versions, outputs) if enabled."""
-    target = path or os.environ.get("FRACTURE_AUDIT_LOG")
+    target = path or audit_log()
     if not target:
         return None
     entry = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -1,7 +1,7 @@
 """Is this a bone X-ray at all? Refuse colour photos, screenshots, documents and blank frames.
 
 Two plain rules (colour, blank) and a logistic model over 17 brightness/texture features, fitted by
-`python -m core.scope --fit` on FracAtlas `train` radiographs versus the `fit` family of
+`python -m core.training.scope_fit` on FracAtlas `train` radiographs versus the `fit` family of
 core.scope_negatives, its threshold set on `val` radiographs (≤ 0.5 % refused) and measured on
 `test` radiographs and the disjoint `eval` family. Stored as weights/scope.json.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from core.loading import LoadedImage, load_image
+from core.data.loading import LoadedImage, load_image
 
 log = logging.getLogger(__name__)
 CHROMA_MAX = 6.0
@@ -102,64 +102,3 @@ def _as_image(arr: np.ndarray) -> LoadedImage:
     if not ok:
         raise ValueError("could not encode a generated image")
     return load_image(buf.tobytes(), "generated.png")
-
-
-def fit(data: Path, seed: int = 0) -> dict[str, Any]:
-    """Fit on train radiographs vs the 'fit' negatives; threshold on val; measure on test and 'eval'."""
-    from sklearn.linear_model import LogisticRegression
-
-    from core.data import read_labels
-    from core.scope_negatives import negatives
-
-    def xrays(split: str) -> list[LoadedImage]:
-        return [load_image(data / "images" / n) for n in read_labels(data / "labels.csv", split)["image"]]
-
-    train, val, test = xrays("train"), xrays("val"), xrays("test")
-    neg_fit = [(k, _as_image(a)) for k, a in negatives("fit", [x.pixels for x in train[:40]], seed)]
-    neg_eval = [(k, _as_image(a)) for k, a in negatives("eval", [x.pixels for x in test[:20]], seed)]
-    x = np.stack([features(i) for i in train] + [features(i) for _, i in neg_fit])
-    y = np.r_[np.ones(len(train)), np.zeros(len(neg_fit))]
-    mean, scale = x.mean(0), x.std(0) + 1e-9
-    clf = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000).fit((x - mean) / scale, y)
-    model = ScopeModel(mean, scale, clf.coef_[0], float(clf.intercept_[0]), 0.0)
-    threshold = float(np.quantile([model.score(i) for i in val], 0.005))
-    model = ScopeModel(mean, scale, clf.coef_[0], float(clf.intercept_[0]), threshold)
-    return {"features": NAMES, "mean": mean.tolist(), "scale": scale.tolist(), "coef": model.coef.tolist(),
-            "intercept": model.intercept, "threshold": threshold, "chroma_max": CHROMA_MAX, "blank_std": BLANK_STD,
-            "metrics": measure(model, val, test, neg_eval), "fit_counts": {"xrays": len(train), "negatives": len(neg_fit)}}
-
-
-def measure(model: ScopeModel, val: list, test: list, neg_eval: list) -> dict[str, Any]:
-    """Refusal rates: val and test radiographs (want ≤ 1 %), eval negatives (want ≥ 95 %) by kind."""
-    refused = [not model.check(i).in_scope for _, i in neg_eval]
-    kinds: dict[str, list[bool]] = {}
-    for (k, _), r in zip(neg_eval, refused):
-        kinds.setdefault(k.split(":")[0], []).append(r)
-    return {"val_xrays_refused": float(np.mean([not model.check(i).in_scope for i in val])),
-            "test_xrays_refused": float(np.mean([not model.check(i).in_scope for i in test])),
-            "test_xrays_n": len(test), "eval_negatives_n": len(neg_eval),
-            "eval_negatives_refused": float(np.mean(refused)),
-            "eval_negatives_refused_by_kind": {k: float(np.mean(v)) for k, v in kinds.items()}}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Fit and measure the out-of-scope check; write weights/scope.json."""
-    from core.data import DATA_DIR
-    from core.weights import weights_dir
-
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=DATA_DIR)
-    p.add_argument("--out", type=Path, default=None, help="default weights/scope.json")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    result = fit(args.data, args.seed)
-    result["command"] = "python -m core.scope " + " ".join(argv or [])
-    out = args.out or weights_dir() / "scope.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    log.info("scope check: %s", json.dumps(result["metrics"], indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.calibration import Calibration, choose_thresholds
-from core.evaluation import summarize
-from core.models import FractureNet
-from core.preprocess import PreprocessConfig
-from core.registry import get_spec
-from core.weights import read_card, save_model, write_card
+from core.models.calibration import Calibration, choose_thresholds
+from core.evaluation.summary import summarize
+from core.models.networks import FractureNet
+from core.data.preprocess import PreprocessConfig
+from core.models.registry import get_spec
+from core.models.weights import read_card, save_model, write_card
 
 log = logging.getLogger(__name__)
 
@@ -85,19 +85,18 @@ def recalibrate(card_path: Path, pred_dir: Path, labels: Path) -> dict[str, Any]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m core.finalize NAME... [--dir runs/models]`: refit calibration from saved logits."""
+    """`python -m core.training.calibrate NAME... [--dir runs/models]`: refit calibration from saved logits."""
     import argparse
 
-    from core.data import DATA_DIR
-    from core.weights import CARDS_DIR
+    from core.settings import cards_dir, data_dir, predictions_dir
 
     p = argparse.ArgumentParser(description=recalibrate.__doc__)
     p.add_argument("names", nargs="+")
     p.add_argument("--dir", type=Path, default=Path("runs/models"), help="folder with the model cards")
     args = p.parse_args(argv)
     for name in args.names:
-        card = recalibrate(args.dir / f"{name}.json", CARDS_DIR.parent / "predictions", DATA_DIR / "labels.csv")
-        for target in (args.dir / f"{name}.json", CARDS_DIR / f"{name}.json"):
+        card = recalibrate(args.dir / f"{name}.json", predictions_dir(), data_dir() / "labels.csv")
+        for target in (args.dir / f"{name}.json", cards_dir() / f"{name}.json"):
             write_card(card, target)
         m = card["metrics"]["val"]
         log.info("%s: %s; val ECE %.3f -> %.3f", name, card["calibration"], m["ece_raw"], m["ece"])

@@ -1,6 +1,6 @@
 """Pointing game: does a heat map's maximum fall inside a radiologist's fracture box?
 
-python -m core.pointing [--weights weights] [--split test] [--out reports/pointing.json]
+python -m core.evaluation.pointing [--weights weights] [--split test] [--out reports/pointing.json]
 
 For every fractured image of the split that has boxes, each model and each CAM method: a hit when
 the peak lies inside a box grown by `tolerance` × the image's longer side on every edge. The
@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.data import DATA_DIR, read_boxes, read_labels
-from core.explain import CAM_METHODS, peak
-from core.loading import load_image
-from core.predict import Predictor
-from core.weights import reports_dir, weights_dir
+from core.settings import data_dir, reports_dir, weights_dir
+from core.data.fracatlas import read_boxes, read_labels
+from core.models.explain import CAM_METHODS, peak
+from core.data.loading import load_image
+from core.serving.predictor import Predictor
 
 log = logging.getLogger(__name__)
 Box = tuple[float, float, float, float]
@@ -63,13 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the pointing game on a split of the data and write the JSON."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", type=Path, default=None)
-    p.add_argument("--data", type=Path, default=DATA_DIR)
+    p.add_argument("--data", type=Path, default=None)
     p.add_argument("--split", default="test")
     p.add_argument("--tolerance", type=float, default=0.02)
     p.add_argument("--methods", nargs="*", default=list(CAM_METHODS))
     p.add_argument("--out", type=Path, default=None, help="default reports/pointing.json")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args.data = args.data or data_dir()
     labels = read_labels(args.data / "labels.csv", args.split)
     boxes = read_boxes(args.data / "fracture_boxes_coco.json")
     cases = {n: boxes[n] for n in labels.loc[labels.fractured == 1, "image"] if n in boxes}

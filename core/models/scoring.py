@@ -6,9 +6,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from core.data import hflip
-from core.models import FractureNet
-from core.preprocess import PreprocessConfig, preprocess
+from core.data.augment import hflip
+from core.models.networks import FractureNet
+from core.data.preprocess import PreprocessConfig, preprocess
 
 ProgressFn = Callable[[int, int], None]
 

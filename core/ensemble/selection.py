@@ -1,4 +1,4 @@
-"""Choose the shipped ensemble's members on `val` only: `python -m core.selection` (`make select`).
+"""Choose the shipped ensemble's members on `val` only: `python -m core.ensemble.selection` (`make select`).
 
 Every trained model with a card and prediction files in reports/ is a candidate. For each subset
 of 1 to `--max-size` candidates the mean of their calibrated val probabilities is scored
@@ -15,26 +15,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.calibration import nll
-from core.ensemble import PRED_DIR, combine, to_logit
-from core.metrics import roc_auc
-from core.weights import CARDS_DIR, MAX_DIR_BYTES, MAX_FILE_BYTES, read_card
+from core.models.calibration import nll
+from core.ensemble.combine import combine, to_logit
+from core.evaluation.metrics import roc_auc
+from core.models.weights import read_card
+from core.settings import MAX_WEIGHT_FILE_BYTES, MAX_WEIGHTS_DIR_BYTES, cards_dir, predictions_dir, reports_dir
 
 log = logging.getLogger(__name__)
 
 
-def candidates(cards_dir: Path = CARDS_DIR, pred_dir: Path = PRED_DIR) -> dict[str, dict]:
+def candidates(cards: Path | None = None, pred_dir: Path | None = None) -> dict[str, dict]:
     """Single-model cards that have a val prediction file."""
+    cards, pred_dir = cards or cards_dir(), pred_dir or predictions_dir()
     out = {}
-    for path in sorted(cards_dir.glob("*.json")):
+    for path in sorted(cards.glob("*.json")):
         card = read_card(path)
         if card.get("kind") != "ensemble" and (pred_dir / f"{card['name']}_val.csv").is_file():
             out[card["name"]] = card
     return out
 
 
-def val_probs(names: list[str], pred_dir: Path = PRED_DIR) -> tuple[np.ndarray, np.ndarray]:
+def val_probs(names: list[str], pred_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Labels and a (models × images) array of calibrated val probabilities, aligned by image."""
+    pred_dir = pred_dir or predictions_dir()
     frames = [pd.read_csv(pred_dir / f"{n}_val.csv").set_index("image").sort_index() for n in names]
     for n, f in zip(names, frames):
         if not f.index.equals(frames[0].index):
@@ -45,10 +48,10 @@ def val_probs(names: list[str], pred_dir: Path = PRED_DIR) -> tuple[np.ndarray, 
 def shippable(cards: list[dict]) -> bool:
     """Whether these models' float16 files fit weights/ (each ≤ 16 MiB, all ≤ 24 MiB)."""
     sizes = [c["weights"]["bytes"] for c in cards]
-    return max(sizes) <= MAX_FILE_BYTES and sum(sizes) <= MAX_DIR_BYTES
+    return max(sizes) <= MAX_WEIGHT_FILE_BYTES and sum(sizes) <= MAX_WEIGHTS_DIR_BYTES
 
 
-def rank_subsets(cards: dict[str, dict], max_size: int = 3, pred_dir: Path = PRED_DIR) -> pd.DataFrame:
+def rank_subsets(cards: dict[str, dict], max_size: int = 3, pred_dir: Path | None = None) -> pd.DataFrame:
     """Val ROC-AUC and log-loss of the equal-weight mean of every subset, best first."""
     names = list(cards)
     y, probs = val_probs(names, pred_dir)
@@ -68,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     """Rank candidate ensembles on val and write the table."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--max-size", type=int, default=3)
-    p.add_argument("--out", type=Path, default=CARDS_DIR.parent / "ensemble_selection.csv")
+    p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
+    args.out = args.out or reports_dir() / "ensemble_selection.csv"
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     table = rank_subsets(candidates(), args.max_size)
     table.round(4).to_csv(args.out, index=False)

@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from core.weights import read_card, reports_dir
+from core.models.weights import read_card
+from core.settings import reports_dir
 
 
 def load_cards(root: Path | None = None) -> dict[str, Any]:

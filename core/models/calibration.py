@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from core.metrics import at_threshold
+from core.evaluation.metrics import at_threshold
 
 HIGH_SENSITIVITY = "high_sensitivity"
 BALANCED = "balanced"

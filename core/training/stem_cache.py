@@ -11,12 +11,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from core.data import AugmentConfig, augment, hflip
-from core.models import FractureNet
-from core.preprocess import PreprocessConfig, preprocess
+from core.data.augment import AugmentConfig, augment, hflip
+from core.models.networks import FractureNet
+from core.data.preprocess import PreprocessConfig, preprocess
 
 log = logging.getLogger(__name__)
-CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "activations"
 
 
 def view_of(gray: np.ndarray, view: str, seed: int, index: int,
@@ -51,7 +50,7 @@ def stem_batch(net: FractureNet, grays: Sequence[np.ndarray], cfg: PreprocessCon
 
 
 def cached_stem(net: FractureNet, key: str, grays: Sequence[np.ndarray], cfg: PreprocessConfig,
-                view: str, seed: int, cache_dir: Path = CACHE_DIR, batch: int = 4) -> np.ndarray:
+                view: str, seed: int, cache_dir: Path, batch: int = 4) -> np.ndarray:
     """Stem activations of every image under one view, computed once and then read from disk."""
     path = cache_dir / f"{key}.npy"
     if path.is_file():

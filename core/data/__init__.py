@@ -1,0 +1,1 @@
+"""Data layer: reading images (PNG/JPEG/TIFF/DICOM), FracAtlas labels and boxes, preprocessing, augmentation."""

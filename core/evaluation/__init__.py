@@ -1,0 +1,1 @@
+"""Evaluation layer: metrics, live evaluation, robustness, pointing game, benchmark, results tables."""

@@ -1,0 +1,238 @@
+"""Verdicts for images: `python -m core.predict FILE... [--json] [--operating-point balanced]`.
+
+A rejected file is a result with an error message, not a crash: the exit code is 0 unless the
+command itself was misused.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.models.calibration import HIGH_SENSITIVITY, OPERATING_POINTS, Calibration
+from core.ensemble.combine import ENSEMBLE_CARD, agreement, combine
+from core.errors import InputError, WeightsError
+from core.models.scoring import score_images
+from core.ensemble.uncertainty import flags
+from core.data.loading import LoadedImage, load_image
+from core.models.networks import FractureNet
+from core.models.explain import heatmap, overlay, resize_map
+from core.data.preprocess import PreprocessConfig, model_view
+from core.models.registry import ModelSpec, get_spec
+from core.serving.scope import ScopeModel
+from core.models.weights import find_cards, load_model, read_card
+from core.settings import weights_dir as default_weights_dir
+from core.serving.verdict import MemberResult, Result
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Member:
+    """One loaded model with what its card says about calibration and thresholds."""
+
+    name: str
+    net: FractureNet
+    card: dict[str, Any]
+    cfg: PreprocessConfig
+    spec: ModelSpec
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def logit(self, gray: np.ndarray) -> float:
+        """Uncalibrated log-odds of 'fractured' for one image (the score the card was fitted on)."""
+        with self.lock, torch.inference_mode():
+            return float(score_images(self.net, [gray], self.cfg, tta=self.card.get("tta_hflip", True))[0])
+
+    def probability(self, gray: np.ndarray) -> float:
+        """Calibrated probability of 'fractured' for one image."""
+        return float(Calibration.from_card(self.card)(np.array([self.logit(gray)]))[0])
+
+    def heatmap(self, gray: np.ndarray, method: str = "Grad-CAM") -> np.ndarray:
+        """Where this model looked for 'fractured', on the original image grid, in [0, 1]."""
+        with self.lock:
+            return heatmap(self.net, self.spec.target_layer(self.net), gray, self.cfg, method)
+
+
+class Predictor:
+    """Loads every model in a weights folder once; answers per image."""
+
+    def __init__(self, weights_dir: str | Path | None = None):
+        self.weights_dir = Path(weights_dir) if weights_dir is not None else default_weights_dir()
+        self.members = [self._load(c) for c in find_cards(self.weights_dir)]
+        self.ensemble = self._ensemble_card()
+        self.scope = self._scope(self.weights_dir / "scope.json")
+
+    @staticmethod
+    def _scope(path: Path) -> ScopeModel | None:
+        """The out-of-scope check, if shipped; a damaged file is a WeightsError, not a crash later."""
+        if not path.is_file():
+            return None
+        try:
+            return ScopeModel.load(path)
+        except (ValueError, KeyError, OSError) as exc:
+            raise WeightsError(f"the out-of-scope check {path.name} cannot be read: {exc}") from exc
+
+    @staticmethod
+    def _load(card_path: Path) -> Member:
+        net, card = load_model(card_path)
+        net = net.to(memory_format=torch.channels_last)
+        return Member(card["name"], net, card, PreprocessConfig.from_dict(card["preprocess"]),
+                      get_spec(card["architecture"]))
+
+    def _ensemble_card(self) -> dict[str, Any] | None:
+        path = self.weights_dir / ENSEMBLE_CARD
+        if not path.is_file():
+            return None
+        card = read_card(path)
+        missing = set(card["members"]) - {m.name for m in self.members}
+        if missing:
+            log.warning("ensemble card names models that are not in %s: %s", self.weights_dir, sorted(missing))
+            return None
+        return card
+
+    @property
+    def primary(self) -> str | None:
+        """Who gives the headline verdict: 'ensemble', the best single model, or None."""
+        if self.ensemble is not None:
+            return "ensemble"
+        if not self.members:
+            return None
+        return max(self.members, key=lambda m: m.card["metrics"]["val"]["roc_auc"]).name
+
+    def operating_summary(self, operating_point: str) -> dict[str, Any]:
+        """Threshold and the sensitivity/specificity it gave on the test split, from the card."""
+        card = self.ensemble if self.ensemble is not None else self._member(self.primary).card
+        op = card["metrics"]["test"]["operating_points"][operating_point]
+        return {"threshold": card["thresholds"][operating_point], "decided_by": self.primary, **op}
+
+    def _member(self, name: str | None) -> Member:
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise ValueError(f"no model named {name!r}; loaded: {[m.name for m in self.members]}")
+
+    def predict_image(self, image: LoadedImage, operating_point: str = HIGH_SENSITIVITY) -> Result:
+        """Every member's verdict and the headline verdict for one loaded image."""
+        if operating_point not in OPERATING_POINTS:
+            raise ValueError(f"operating point must be one of {OPERATING_POINTS}, got {operating_point!r}")
+        if not self.members:
+            raise WeightsError(f"no models found in {self.weights_dir}")
+        gray = image.pixels
+        in_ens = set(self.ensemble["members"]) if self.ensemble else set()
+        probs = {m.name: m.probability(gray) for m in self.members}
+        members = [MemberResult(m.name, probs[m.name], probs[m.name] >= m.card["thresholds"][operating_point],
+                                m.card["thresholds"][operating_point], m.name in in_ens) for m in self.members]
+        if self.ensemble is not None:
+            names = self.ensemble["members"]
+            p = float(combine(np.array([[probs[n]] for n in names]), np.array(self.ensemble["member_weights"]),
+                              Calibration.from_card(self.ensemble))[0])
+            t = self.ensemble["thresholds"][operating_point]
+        else:
+            p, t = probs[self.primary], self._member(self.primary).card["thresholds"][operating_point]
+        verdict = p >= t
+        votes = [r.fractured for r in members if r.in_ensemble or self.ensemble is None]
+        return Result(file=image.meta.get("name", ""), probability=p, fractured=verdict,
+                      operating_point=operating_point, threshold=t, decided_by=self.primary,
+                      agreement=agreement(votes, verdict),
+                      uncertain=self._uncertain(p, t, votes, verdict, operating_point),
+                      members=members, image=dict(image.meta))
+
+    def _uncertain(self, p: float, t: float, votes: list[bool], verdict: bool, op: str) -> bool | None:
+        """The ensemble card's val-fitted rule; None when there is no ensemble to apply it to."""
+        rule = (self.ensemble or {}).get("uncertainty", {}).get(op)
+        if rule is None:
+            return None
+        return bool(flags(np.array([p]), t, rule["margin_logit"], np.array([any(v != verdict for v in votes)]))[0])
+
+    def heatmap(self, gray: np.ndarray, name: str, method: str = "Grad-CAM") -> np.ndarray:
+        """Where model `name` looked for 'fractured', on the original image grid, in [0, 1]."""
+        return self._member(name).heatmap(gray, method)
+
+    def model_view(self, gray: np.ndarray, name: str) -> np.ndarray:
+        """The preprocessed picture (CLAHE / Canny) model `name` sees, cropped to the image."""
+        m = self._member(name)
+        view, box = model_view(gray, m.cfg)
+        return view[box.top:box.top + box.height, box.left:box.left + box.width]
+
+    def analyse(self, source: str | Path | bytes, name: str | None = None,
+                operating_point: str = HIGH_SENSITIVITY,
+                override_scope: bool = False) -> tuple[Result, LoadedImage | None]:
+        """Load, check it is a bone X-ray, predict. An unusable file gives a Result with `error` set."""
+        label = name or (Path(source).name if not isinstance(source, (bytes, bytearray)) else "upload")
+        try:
+            image = load_image(source, label)
+        except InputError as exc:
+            return Result(label, error=str(exc)), None
+        scope = self.scope.check(image) if self.scope is not None else None
+        if scope is not None and not scope.in_scope and not override_scope:
+            return Result(label, error=f"This does not look like a bone X-ray: {scope.reason}.",
+                          out_of_scope=True, image=dict(image.meta)), image
+        result = self.predict_image(image, operating_point)
+        result.scope_overridden = scope is not None and not scope.in_scope
+        return result, image
+
+    def predict_source(self, source: str | Path | bytes, name: str | None = None,
+                       operating_point: str = HIGH_SENSITIVITY, override_scope: bool = False) -> Result:
+        """The Result of `analyse` alone."""
+        return self.analyse(source, name, operating_point, override_scope)[0]
+
+    def overlay(self, gray: np.ndarray, heat: np.ndarray, name: str, alpha: float,
+                preprocessed: bool = False) -> np.ndarray:
+        """The heat map over the original image, or over the picture model `name` saw."""
+        if not preprocessed:
+            return overlay(gray, heat, alpha)
+        view = self.model_view(gray, name)[:, :, 0]
+        return overlay(view, resize_map(heat, view.shape), alpha)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print one verdict (or error) per file."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--operating-point", choices=OPERATING_POINTS, default=HIGH_SENSITIVITY)
+    p.add_argument("--weights", type=Path, default=None)
+    p.add_argument("--override-scope", action="store_true",
+                   help="analyse images the out-of-scope check refuses (the result says so)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        predictor = Predictor(args.weights)
+    except WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not predictor.members:
+        print(f"error: no models in {args.weights}", file=sys.stderr)
+        return 2
+    for f in args.files:
+        r = predictor.predict_source(f, operating_point=args.operating_point, override_scope=args.override_scope)
+        print(json.dumps(r.to_dict(), default=_json_default) if args.json else _text(r))
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _text(r: Result) -> str:
+    if r.error:
+        return f"{r.file}: REJECTED — {r.error}"
+    label = "FRACTURED" if r.fractured else "not fractured"
+    parts = ", ".join(f"{m.name} {m.probability:.2f}" for m in r.members)
+    note = " [out-of-scope check overridden]" if r.scope_overridden else ""
+    return (f"{r.file}: {label}{note} (p={r.probability:.3f}, {r.operating_point} threshold {r.threshold:.3f}, "
+            f"by {r.decided_by}; agreement {r.agreement:.0%}) [{parts}]")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

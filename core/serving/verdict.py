@@ -1,0 +1,39 @@
+"""What one analysis returns: plain data, free of torch, so reports and pages can import it cheaply."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class MemberResult:
+    """One model's verdict on one image."""
+
+    name: str
+    probability: float
+    fractured: bool
+    threshold: float
+    in_ensemble: bool
+
+
+@dataclass
+class Result:
+    """The answer for one file: a verdict, or an error message for the user."""
+
+    file: str
+    error: str | None = None
+    probability: float | None = None
+    fractured: bool | None = None
+    operating_point: str | None = None
+    threshold: float | None = None
+    decided_by: str | None = None
+    agreement: float | None = None
+    uncertain: bool | None = None
+    out_of_scope: bool = False
+    scope_overridden: bool = False
+    members: list[MemberResult] = field(default_factory=list)
+    image: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)

@@ -1,0 +1,58 @@
+"""Every clinical word a user reads, in one place: the app, the PDF, the CSV and the CLI use these."""
+from __future__ import annotations
+
+from typing import Any
+
+HIGH_SENSITIVITY = "high_sensitivity"
+BALANCED = "balanced"
+OPERATING_POINTS = (HIGH_SENSITIVITY, BALANCED)
+
+NOTICE = ("Decision-support aid, not a diagnosis. The verdicts come from models trained on one public "
+          "data set (FracAtlas); a clinician reads every image and makes the call.")
+OP_LABELS = {HIGH_SENSITIVITY: "High sensitivity", BALANCED: "Balanced"}
+OP_HELP = ("High sensitivity misses fewer fractures but raises more false alarms; balanced weighs "
+           "missed fractures and false alarms equally (Youden's J on validation data).")
+HEADLINE = {True: "FRACTURE SUSPECTED", False: "NO FRACTURE FOUND"}
+SHORT = {True: "fracture", False: "no fracture"}
+WORKLIST = {True: "fracture suspected", False: "no fracture found"}
+CANNOT_ANALYSE = "Cannot analyse this file"
+UNCERTAIN = ("Uncertain — a second read is recommended. The models disagree or the probability lies "
+             "close to the threshold (rule fitted on validation data).")
+OVERRIDDEN = "out-of-scope check overridden by the user"
+OVERRIDE_CAUTION = ("The out-of-scope check was overridden by the user: this image did not look like a bone "
+                    "X-ray to the checker, so read the verdict with extra caution.")
+HEATMAP_CAPTION = ("Heat maps show the image regions that pushed each model towards *fracture*; they are "
+                   "not fracture outlines. Warm colours = more influence.")
+
+
+def op_label(op: str) -> str:
+    """'High sensitivity' / 'Balanced'; ValueError names an unknown operating point."""
+    if op not in OP_LABELS:
+        raise ValueError(f"operating point must be one of {OPERATING_POINTS}, got {op!r}")
+    return OP_LABELS[op]
+
+
+def decided_by(name: str | None) -> str:
+    """'the ensemble' or 'model NAME'."""
+    return "the ensemble" if name == "ensemble" else f"model {name}"
+
+
+def with_interval(value: float, interval: list[float] | tuple[float, float] | None) -> str:
+    """'94 % (88–98 %)' when an interval is known, else '94 %'."""
+    if not interval:
+        return f"{value:.0%}"
+    return f"{value:.0%} ({interval[0]:.0%}–{interval[1]:.0%})"
+
+
+def setting_summary(s: dict[str, Any]) -> str:
+    """'In testing: sensitivity 94 % (88–98 %), specificity 73 % (69–77 %).'"""
+    return (f"In testing: sensitivity {with_interval(s['sensitivity'], s.get('sensitivity_ci'))}, "
+            f"specificity {with_interval(s['specificity'], s.get('specificity_ci'))}.")
+
+
+def plain_words(s: dict[str, Any], who: str) -> str:
+    """'At this setting the ensemble found 95 % of fractures in testing …', from the card's test figures."""
+    pos, neg = s["tp"] + s["fn"], s["tn"] + s["fp"]
+    return (f"At this setting {who} found {s['sensitivity']:.0%} of fractures in testing "
+            f"({s['tp']} of {pos}) and raised a false alarm on {1 - s['specificity']:.0%} of normal "
+            f"images ({s['fp']} of {neg}), on the held-out FracAtlas test split.")
