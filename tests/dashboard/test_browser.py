@@ -10,7 +10,7 @@ import pytest
 
 from scripts.screenshots import ARGS, DROP_JS, start_server
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "screenshots"
 

@@ -14,7 +14,7 @@ from core.serving.scope import ScopeModel, _as_image
 from core.training.scope_negatives import blank, colourised, document, screenshot
 from tests.badfiles import CASES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCOPE = ROOT / "weights" / "scope.json"
 SAME_VERDICT = ["png_16bit", "exif_rotated", "dicom_monochrome1", "dicom_monochrome2", "rgba_png",
                 "palette_png", "cmyk_jpeg"]

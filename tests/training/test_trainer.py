@@ -17,7 +17,7 @@ from core.training import trainer as train
 from core.errors import WeightsError
 from core.models.weights import load_model, read_card
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 from tests.conftest import ARCHS
 
 

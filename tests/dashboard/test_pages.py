@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.badfiles import CASES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
 TIMEOUT = 120
 

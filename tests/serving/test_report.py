@@ -18,7 +18,7 @@ from core.data.loading import load_image
 from core.serving.predictor import Predictor
 from core.serving.report import audit, model_versions, pdf_report, worklist_csv
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
