@@ -8,7 +8,7 @@ def curves(all_cards: dict[str, dict], split: str, kind: str) -> go.Figure:
     """ROC or precision–recall curves of every model on one chart."""
     fig = go.Figure()
     for name, card in all_cards.items():
-        m = card["metrics"][split]
+        m = card.split(split)
         x, y = (m["roc"]["fpr"], m["roc"]["tpr"]) if kind == "roc" else (m["pr"]["recall"], m["pr"]["precision"])
         label = f"{name} (AUC {m['roc_auc']:.3f})" if kind == "roc" else f"{name} (AP {m['average_precision']:.3f})"
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=label,
@@ -25,9 +25,9 @@ def reliability(all_cards: dict[str, dict], split: str) -> go.Figure:
     """Reliability diagram: mean predicted probability vs observed fracture rate per bin."""
     fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line={"dash": "dot"}))
     for n, card in all_cards.items():
-        bins = [b for b in card["metrics"][split]["reliability"] if b["count"]]
+        bins = [b for b in card.split(split)["reliability"] if b["count"]]
         fig.add_trace(go.Scatter(x=[b["mean_p"] for b in bins], y=[b["frac_pos"] for b in bins],
-                                 mode="lines+markers", name=f"{n} (ECE {card['metrics'][split]['ece']:.3f})"))
+                                 mode="lines+markers", name=f"{n} (ECE {card.split(split)['ece']:.3f})"))
     fig.update_layout(xaxis_title="Predicted probability", yaxis_title="Observed fracture rate", height=480,
                       legend={"orientation": "h", "y": -0.25})
     return fig

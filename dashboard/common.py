@@ -7,13 +7,12 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import WeightsError
+from core.serving import wording
 from core.serving.predictor import Predictor
-from core.evaluation.tables import load_cards
+from core.evaluation.tables import Reports, load_cards
 from core.settings import reports_dir, weights_dir
 
-NOTICE = ("**Decision-support aid, not a diagnosis.** The verdicts come from models trained on one "
-          "public data set (FracAtlas); a clinician reads every image and makes the call.")
-OP_LABELS = {"high_sensitivity": "High sensitivity", "balanced": "Balanced"}
+OP_LABELS = wording.OP_LABELS
 
 
 @st.cache_resource(show_spinner="Loading the models…")
@@ -32,18 +31,19 @@ def get_predictor() -> Predictor | None:
 
 
 @st.cache_data(show_spinner=False)
-def _cards(folder: str) -> dict:
+def _cards(folder: str) -> Reports:
     return load_cards(Path(folder))
 
 
-def cards() -> dict:
+def cards() -> Reports:
     """Model cards and per-image predictions from reports/ (no model is run)."""
     return _cards(str(reports_dir()))
 
 
 def notice() -> None:
     """The always-visible decision-support notice."""
-    st.warning(NOTICE, icon=":material/info:")
+    head, _, rest = wording.NOTICE.partition(". ")
+    st.warning(f"**{head}.** {rest}", icon=":material/info:")
 
 
 def digest(data: bytes) -> str:

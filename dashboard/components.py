@@ -6,8 +6,9 @@ import html
 import pandas as pd
 import streamlit as st
 
-from core.models.explain import CAM_METHODS
-from core.serving.predictor import Predictor, Result
+from core.serving import wording
+from core.serving.predictor import HEATMAP_METHODS, Predictor
+from core.serving.verdict import Result
 from core.serving.report import model_versions, pdf_report, worklist_csv
 from dashboard.common import OP_LABELS
 
@@ -17,27 +18,21 @@ COLOURS = {"fractured": "#8b1e1e", "clear": "#1d5e3a", "error": "#6b5a12"}
 def verdict_banner(result: Result, summary: dict) -> None:
     """A large, colour-coded verdict with the probability and what the setting means in testing."""
     if result.error:
-        _banner(COLOURS["error"], "Cannot analyse this file", html.escape(result.error))
+        _banner(COLOURS["error"], wording.CANNOT_ANALYSE, html.escape(result.error))
         return
-    title = "FRACTURE SUSPECTED" if result.fractured else "NO FRACTURE FOUND"
-    who = "the ensemble" if result.decided_by == "ensemble" else f"model {result.decided_by}"
+    title = wording.HEADLINE[bool(result.fractured)]
+    who = wording.decided_by(result.decided_by)
     side = "at or above" if result.fractured else "below"
     detail = (f"Probability of fracture <b>{result.probability:.0%}</b> ({who}), {side} the alarm threshold "
               f"of {result.threshold:.0%} for the <b>{OP_LABELS[result.operating_point].lower()}</b> setting · "
               f"models agreeing: {result.agreement:.0%}")
     _banner(COLOURS["fractured" if result.fractured else "clear"], title, detail)
+    for caution in result.warnings:
+        st.warning(caution, icon=":material/warning:")
     if result.uncertain:
-        st.warning("**Uncertain — a second read is recommended.** The models disagree or the probability "
-                   "lies close to the threshold (rule fitted on validation data).", icon=":material/help:")
-    st.caption(plain_words(summary, who))
-
-
-def plain_words(s: dict, who: str) -> str:
-    """'At this setting the ensemble found 95 % of fractures in testing …', from the card's test figures."""
-    pos, neg = s["tp"] + s["fn"], s["tn"] + s["fp"]
-    return (f"At this setting {who} found {s['sensitivity']:.0%} of fractures in testing "
-            f"({s['tp']} of {pos}) and raised a false alarm on {1 - s['specificity']:.0%} of normal "
-            f"images ({s['fp']} of {neg}), on the held-out FracAtlas test split.")
+        head, _, rest = wording.UNCERTAIN.partition(". ")
+        st.warning(f"**{head}.** {rest}", icon=":material/help:")
+    st.caption(wording.plain_words(summary, who))
 
 
 def _banner(colour: str, title: str, detail: str) -> None:
@@ -49,7 +44,7 @@ def _banner(colour: str, title: str, detail: str) -> None:
 def members_table(result: Result) -> None:
     """Every model's probability, verdict and whether it agrees with the headline verdict."""
     rows = [{"Model": m.name, "Probability": m.probability,
-             "Verdict": "fracture" if m.fractured else "no fracture", "Threshold": m.threshold,
+             "Verdict": wording.SHORT[bool(m.fractured)], "Threshold": m.threshold,
              "Agrees": "✓ yes" if m.fractured == result.fractured else "✗ no",
              "In ensemble": "yes" if m.in_ensemble else "no"} for m in result.members]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
@@ -61,7 +56,7 @@ def members_table(result: Result) -> None:
 def heatmap_gallery(pred: Predictor, key: str, gray, names: list[str]) -> None:
     """Original image beside one overlay per model; controls re-run only this fragment."""
     c1, c2, c3 = st.columns([1, 1, 1])
-    method = c1.selectbox("Heat-map method", list(CAM_METHODS), key=f"m{key}",
+    method = c1.selectbox("Heat-map method", list(HEATMAP_METHODS), key=f"m{key}",
                           help="Grad-CAM and Grad-CAM++ follow gradients; EigenCAM is gradient-free.")
     alpha = c2.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key=f"a{key}")
     pre = c3.toggle("Show what the model saw (CLAHE / Canny)", key=f"p{key}")
@@ -82,7 +77,7 @@ def heatmap_gallery(pred: Predictor, key: str, gray, names: list[str]) -> None:
 def worklist(results: list[Result]) -> int:
     """A table of every uploaded file; returns the index of the row the user opened."""
     rows = [{"File": r.file, "Verdict": "⚠ cannot analyse" if r.error else
-             ("FRACTURE SUSPECTED" if r.fractured else "no fracture found"),
+             (wording.HEADLINE[True] if r.fractured else wording.WORKLIST[False]),
              "Probability": None if r.error else r.probability,
              "Flag": "⚠ check file" if r.error else ("⚠ uncertain" if r.uncertain else
                                                       ("● fracture" if r.fractured else ""))} for r in results]

@@ -53,6 +53,7 @@ def trained(tmp_path_factory, mini_dataset):
     """Two tiny models (one from scratch, one on cached frozen-stem activations), each stopped by
     its wall-clock budget after one epoch, plus their ensemble; written to a temporary folder."""
     from core.ensemble import fit as ensemble
+    from core.models.cards import write_card
     from core.training import trainer as train
 
     root = tmp_path_factory.mktemp("trained")
@@ -67,8 +68,8 @@ def trained(tmp_path_factory, mini_dataset):
         assert rc == 0
     card, frames = ensemble.fit_ensemble(ARCHS, "mean", root / "reports" / "predictions",
                                          mini_dataset / "labels.csv")
-    (root / "weights" / "ensemble.json").write_text(json.dumps(card))
-    (root / "reports" / "cards" / "ensemble.json").write_text(json.dumps(card))
+    write_card(card, root / "weights" / "ensemble.json")
+    write_card(card, root / "reports" / "cards" / "ensemble.json")
     return root
 
 

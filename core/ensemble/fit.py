@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.models.calibration import Calibration, nll
+from core.models.calibration import nll
 from core.settings import cards_dir, data_dir, predictions_dir, weights_dir
 from core.training.calibrate import calibrate_and_measure, write_predictions
 from core.ensemble.uncertainty import fit_margin, flags, measure
-from core.models.weights import read_card, write_card
+from core.models.cards import ModelCard, read_card, write_card
 from core.ensemble.combine import ENSEMBLE_CARD, EPS, combine, to_logit
 
 log = logging.getLogger(__name__)
@@ -50,11 +50,11 @@ def read_member(name: str, pred_dir: Path | None = None) -> MemberScores:
 
 
 def fit_ensemble(members: list[str], weighting: str = "mean", pred_dir: Path | None = None,
-                 labels: Path | None = None) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+                 labels: Path | None = None) -> tuple[ModelCard, dict[str, pd.DataFrame]]:
     """Fit weights, calibration, thresholds and the uncertainty rule on val; report val and test."""
     pred_dir, labels = pred_dir or predictions_dir(), labels or data_dir() / "labels.csv"
     scores = [read_member(m, pred_dir) for m in members]
-    member_thresholds = [read_card(pred_dir.parent / "cards" / f"{m}.json")["thresholds"] for m in members]
+    member_thresholds = [read_card(pred_dir.parent / "cards" / f"{m}.json").thresholds for m in members]
     idx = {s: getattr(scores[0], s).index for s in ("val", "test")}
     probs = {s: np.stack([getattr(m, s).loc[idx[s], "prob"].to_numpy() for m in scores]) for s in idx}
     y = {s: getattr(scores[0], s).loc[idx[s], "fractured"].to_numpy() for s in idx}
@@ -62,14 +62,13 @@ def fit_ensemble(members: list[str], weighting: str = "mean", pred_dir: Path | N
     logits = {s: to_logit(combine(probs[s], w)) for s in idx}
     meta = pd.read_csv(labels).set_index("image")
     fitted = calibrate_and_measure(y, logits, {s: meta.loc[idx[s]].reset_index() for s in idx})
-    calibration, thresholds = Calibration.from_card(fitted), fitted["thresholds"]
-    card = {"name": "ensemble", "kind": "ensemble", "members": members,
-            "member_weights": [float(v) for v in w], "weighting": weighting,
-            "combination": "weighted mean of members' calibrated probabilities, then temperature + bias",
-            **fitted,
-            "pairwise_agreement": pairwise_agreement(members, probs["test"]),
-            "uncertainty": uncertainty_rule(y, probs, {s: calibration(logits[s]) for s in idx},
-                                            thresholds, member_thresholds)}
+    calibration, thresholds = fitted.calibration, fitted.thresholds
+    rule = uncertainty_rule(y, probs, {s: calibration(logits[s]) for s in idx}, thresholds, member_thresholds)
+    card = ModelCard(name="ensemble", kind="ensemble", members=tuple(members),
+                     member_weights=tuple(float(v) for v in w), uncertainty=rule, **fitted.card_fields(),
+                     extra={"weighting": weighting, "thresholds_chosen_on": "val",
+                            "combination": "weighted mean of members' calibrated probabilities, then temperature + bias",
+                            "pairwise_agreement": pairwise_agreement(members, probs["test"])})
     frames = {s: pd.DataFrame({"image": idx[s], "fractured": y[s], "logit": logits[s]}) for s in idx}
     return card, frames
 
@@ -110,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.weights_dir = args.weights_dir or weights_dir()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    members = args.members or [read_card(c)["name"] for c in sorted(args.weights_dir.glob("*.json"))
+    members = args.members or [read_card(c).name for c in sorted(args.weights_dir.glob("*.json"))
                                if c.name != ENSEMBLE_CARD and c.with_suffix(".safetensors").is_file()]
     if not members:
         raise SystemExit("no models in weights/: train and ship some first")
@@ -119,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     write_card(card, cards_dir() / ENSEMBLE_CARD)
     for s, f in frames.items():
         write_predictions(predictions_dir() / f"ensemble_{s}.csv", f["image"].tolist(), f["fractured"].to_numpy(),
-                          f["logit"].to_numpy(), Calibration.from_card(card))
-    m = card["metrics"]["test"]
+                          f["logit"].to_numpy(), card.calibration)
+    m = card.split("test")
     log.info("ensemble of %s: test AUC %.4f [%.4f, %.4f]", members, m["roc_auc"], *m["roc_auc_ci"])
     return 0
 

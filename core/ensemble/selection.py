@@ -18,20 +18,20 @@ import pandas as pd
 from core.models.calibration import nll
 from core.ensemble.combine import combine, to_logit
 from core.evaluation.metrics import roc_auc
-from core.models.weights import read_card
+from core.models.cards import ModelCard, read_card
 from core.settings import MAX_WEIGHT_FILE_BYTES, MAX_WEIGHTS_DIR_BYTES, cards_dir, predictions_dir, reports_dir
 
 log = logging.getLogger(__name__)
 
 
-def candidates(cards: Path | None = None, pred_dir: Path | None = None) -> dict[str, dict]:
+def candidates(cards: Path | None = None, pred_dir: Path | None = None) -> dict[str, ModelCard]:
     """Single-model cards that have a val prediction file."""
     cards, pred_dir = cards or cards_dir(), pred_dir or predictions_dir()
     out = {}
     for path in sorted(cards.glob("*.json")):
         card = read_card(path)
-        if card.get("kind") != "ensemble" and (pred_dir / f"{card['name']}_val.csv").is_file():
-            out[card["name"]] = card
+        if not card.is_ensemble and card.weights is not None and (pred_dir / f"{card.name}_val.csv").is_file():
+            out[card.name] = card
     return out
 
 
@@ -45,13 +45,13 @@ def val_probs(names: list[str], pred_dir: Path | None = None) -> tuple[np.ndarra
     return frames[0]["fractured"].to_numpy(), np.stack([f["prob"].to_numpy() for f in frames])
 
 
-def shippable(cards: list[dict]) -> bool:
+def shippable(cards: list[ModelCard]) -> bool:
     """Whether these models' float16 files fit weights/ (each ≤ 16 MiB, all ≤ 24 MiB)."""
-    sizes = [c["weights"]["bytes"] for c in cards]
+    sizes = [c.weights.bytes for c in cards]
     return max(sizes) <= MAX_WEIGHT_FILE_BYTES and sum(sizes) <= MAX_WEIGHTS_DIR_BYTES
 
 
-def rank_subsets(cards: dict[str, dict], max_size: int = 3, pred_dir: Path | None = None) -> pd.DataFrame:
+def rank_subsets(cards: dict[str, ModelCard], max_size: int = 3, pred_dir: Path | None = None) -> pd.DataFrame:
     """Val ROC-AUC and log-loss of the equal-weight mean of every subset, best first."""
     names = list(cards)
     y, probs = val_probs(names, pred_dir)
@@ -62,7 +62,7 @@ def rank_subsets(cards: dict[str, dict], max_size: int = 3, pred_dir: Path | Non
             members = [names[i] for i in subset]
             rows.append({"members": " + ".join(members), "size": k, "val_auc": roc_auc(y, p),
                          "val_logloss": nll(y, to_logit(p), 1.0),
-                         "MiB": sum(cards[m]["weights"]["bytes"] for m in members) / 2**20,
+                         "MiB": sum(cards[m].weights.bytes for m in members) / 2**20,
                          "shippable": shippable([cards[m] for m in members])})
     return pd.DataFrame(rows).sort_values("val_auc", ascending=False, ignore_index=True)
 

@@ -21,9 +21,8 @@ import torch
 
 from core.data.loading import load_image
 from core.serving.predictor import Member, Predictor
-from core.data.preprocess import PreprocessConfig
 from core.models.registry import create_model, get_spec
-from core.models.weights import read_card
+from core.models.cards import read_card
 from core.settings import SAMPLE_DIR, reports_dir, weights_dir
 
 log = logging.getLogger(__name__)
@@ -59,8 +58,8 @@ def bench(predictor: Predictor, image_path: Path, runs: int = 20) -> dict:
 
 def member_row(m: Member, pixels: np.ndarray, runs: int) -> dict:
     """One model alone: size, verdict latency and Grad-CAM latency."""
-    return {"model": m.name, "params (M)": round(m.card["params"] / 1e6, 2),
-            "file (MB)": round(m.card["weights"]["bytes"] / 2**20, 1),
+    return {"model": m.name, "params (M)": round((m.card.params or 0) / 1e6, 2),
+            "file (MB)": round(m.card.weights.bytes / 2**20, 1) if m.card.weights else None,
             "verdict (ms)": round(median_ms(lambda: m.probability(pixels), runs), 1),
             "Grad-CAM (ms)": round(median_ms(lambda: m.heatmap(pixels), runs), 1)}
 
@@ -81,11 +80,10 @@ def card_rows(card_dir: Path, pixels: np.ndarray, runs: int, skip: frozenset[str
     rows = []
     for path in sorted(card_dir.glob("*.json")):
         card = read_card(path)
-        if card.get("kind") == "ensemble" or card["name"] in skip or "params" not in card:
+        if card.is_ensemble or card.name in skip or card.params is None:
             continue
-        net = create_model(card["architecture"]).eval().to(memory_format=torch.channels_last)
-        m = Member(card["name"], net, card, PreprocessConfig.from_dict(card["preprocess"]),
-                   get_spec(card["architecture"]))
+        net = create_model(card.architecture).eval().to(memory_format=torch.channels_last)
+        m = Member(card.name, net, card, card.preprocess, get_spec(card.architecture))
         rows.append(member_row(m, pixels, runs) | {"timed with": "architecture only (weights not here)"})
         log.info("timed %s", m.name)
     return rows

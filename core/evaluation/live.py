@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from core.models.calibration import Calibration
 from core.data.fracatlas import read_labels
 from core.ensemble.combine import combine, to_logit
 from core.evaluation.summary import summarize
@@ -43,15 +42,14 @@ def evaluate(predictor: Predictor, images: Path, labels: pd.DataFrame, n_boot: i
     report, table = {"n": len(names), "models": {}}, pd.DataFrame({"image": names, "fractured": y})
     probs = {}
     for m in predictor.members:
-        cal = Calibration.from_card(m.card)
-        probs[m.name] = cal(logits[m.name])
-        report["models"][m.name] = summarize(y, logits[m.name], cal, m.card["thresholds"], labels, n_boot)
+        probs[m.name] = m.calibration(logits[m.name])
+        report["models"][m.name] = summarize(y, logits[m.name], m.calibration, m.thresholds, labels, n_boot)
         table[m.name] = np.round(probs[m.name], 5)
     if predictor.ensemble is not None:
         ens = predictor.ensemble
-        raw = to_logit(combine(np.stack([probs[n] for n in ens["members"]]), np.array(ens["member_weights"])))
-        report["models"]["ensemble"] = summarize(y, raw, Calibration.from_card(ens), ens["thresholds"], labels, n_boot)
-        table["ensemble"] = np.round(Calibration.from_card(ens)(raw), 5)
+        raw = to_logit(combine(np.stack([probs[n] for n in ens.members]), np.array(ens.member_weights)))
+        report["models"]["ensemble"] = summarize(y, raw, ens.calibration, ens.thresholds, labels, n_boot)
+        table["ensemble"] = np.round(ens.calibration(raw), 5)
     return report, table
 
 

@@ -1,9 +1,12 @@
-"""Binary classification metrics in NumPy (checked against scikit-learn in the tests)."""
+"""Binary classification metrics: scikit-learn and SciPy behind domain checks that name bad input."""
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import numpy as np
+from scipy.stats import bootstrap
+from sklearn import metrics as skm
 
 
 def _check(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -15,63 +18,43 @@ def _check(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return y, s
 
 
+def _both_classes(y: np.ndarray) -> bool:
+    return 0 < int(y.sum()) < len(y)
+
+
 def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
-    """Area under the ROC curve (Mann–Whitney, ties count one half); NaN with one class."""
+    """Area under the ROC curve (ties count one half); NaN with one class."""
     y, s = _check(y, s)
-    pos, neg = int(y.sum()), int((1 - y).sum())
-    if pos == 0 or neg == 0:
-        return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    sorted_s = s[order]
-    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+    return float(skm.roc_auc_score(y, s)) if _both_classes(y) else float("nan")
 
 
 def roc_curve(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """False-positive rates, true-positive rates and thresholds (descending), starting at (0, 0)."""
     y, s = _check(y, s)
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    last = np.r_[np.where(np.diff(s))[0], len(s) - 1]
-    tps, fps = np.cumsum(y)[last], (last + 1) - np.cumsum(y)[last]
-    tpr = np.r_[0.0, tps / max(y.sum(), 1)]
-    fpr = np.r_[0.0, fps / max((1 - y).sum(), 1)]
-    return fpr, tpr, np.r_[np.inf, s[last]]
+    return skm.roc_curve(y, s, drop_intermediate=False)
 
 
 def precision_recall_curve(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Precision and recall at each distinct threshold (descending scores)."""
+    """Precision and recall at each distinct threshold."""
     y, s = _check(y, s)
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    last = np.r_[np.where(np.diff(s))[0], len(s) - 1]
-    tps = np.cumsum(y)[last]
-    precision = tps / (last + 1)
-    recall = tps / max(y.sum(), 1)
+    precision, recall, _ = skm.precision_recall_curve(y, s)
     return precision, recall
 
 
 def average_precision(y: np.ndarray, s: np.ndarray) -> float:
-    """Average precision: Σ (R_n − R_{n−1}) P_n, as scikit-learn computes it."""
-    precision, recall = precision_recall_curve(y, s)
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    """Average precision: Σ (R_n − R_{n−1}) P_n."""
+    y, s = _check(y, s)
+    return float(skm.average_precision_score(y, s))
 
 
 def at_threshold(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float | int]:
     """Confusion matrix and the usual rates when p ≥ threshold means 'fractured'."""
     y, p = _check(y, p)
-    pred = (p >= threshold).astype(int)
-    tp, fp = int(((pred == 1) & (y == 1)).sum()), int(((pred == 1) & (y == 0)).sum())
-    fn, tn = int(((pred == 0) & (y == 1)).sum()), int(((pred == 0) & (y == 0)).sum())
-    sens, spec = _ratio(tp, tp + fn), _ratio(tn, tn + fp)
-    prec = _ratio(tp, tp + fp)
-    f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+    tn, fp, fn, tp = (int(v) for v in skm.confusion_matrix(y, (p >= threshold).astype(int), labels=[0, 1]).ravel())
     return {"threshold": float(threshold), "tp": tp, "fp": fp, "fn": fn, "tn": tn,
-            "accuracy": _ratio(tp + tn, len(y)), "precision": prec, "sensitivity": sens,
-            "specificity": spec, "f1": f1}
+            "accuracy": _ratio(tp + tn, len(y)), "precision": _ratio(tp, tp + fp),
+            "sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
+            "f1": _ratio(2 * tp, 2 * tp + fp + fn)}
 
 
 def _ratio(a: int, b: int) -> float:
@@ -80,22 +63,27 @@ def _ratio(a: int, b: int) -> float:
 
 def bootstrap_ci(y: np.ndarray, s: np.ndarray, stat: Callable[[np.ndarray, np.ndarray], float],
                  n: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of stat(y, s), resampling cases."""
+    """Percentile bootstrap confidence interval of stat(y, s), resampling cases (scipy.stats.bootstrap).
+
+    A resample holding one class only has no AUC; it is left out of the percentiles (nan-aware)."""
     y, s = _check(y, s)
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n):
-        idx = rng.integers(0, len(y), len(y))
-        if 0 < y[idx].sum() < len(idx):
-            values.append(stat(y[idx], s[idx]))
-    if not values:
+    if not _both_classes(y):
         return float("nan"), float("nan")
-    lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = bootstrap((y, s), stat, paired=True, vectorized=False, n_resamples=n, method="percentile",
+                        confidence_level=1 - alpha, rng=np.random.default_rng(seed))
+    dist = res.bootstrap_distribution
+    if np.isnan(res.confidence_interval.low) and np.isfinite(dist).any():
+        return tuple(float(v) for v in np.nanquantile(dist, [alpha / 2, 1 - alpha / 2]))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
-    """Equal-width reliability bins: count, mean predicted probability, observed frequency."""
+    """Equal-width reliability bins: count, mean predicted probability, observed frequency.
+
+    Hand-written because sklearn's calibration_curve drops empty bins and gives no counts, which the
+    ECE and the reliability chart need."""
     y, p = _check(y, p)
     edges = np.linspace(0, 1, bins + 1)
     idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
@@ -118,4 +106,4 @@ def ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
 def brier(y: np.ndarray, p: np.ndarray) -> float:
     """Mean squared error of the probabilities."""
     y, p = _check(y, p)
-    return float(np.mean((p - y) ** 2))
+    return float(skm.brier_score_loss(y, p))

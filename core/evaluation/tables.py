@@ -2,30 +2,46 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from core.models.weights import read_card
+from core.models.cards import ModelCard, TrainingRecord, read_card
 from core.settings import reports_dir
 
 
-def load_cards(root: Path | None = None) -> dict[str, Any]:
-    """{'cards': {name: card}, 'predictions': {name: {split: DataFrame}}, 'bench': …}; ensemble last."""
+JSON_REPORTS = ("bench", "pointing", "train_all_time", "robustness", "scope", "pacs_throughput",
+                "operating_point_stability", "rebuild_check")
+
+
+@dataclass(frozen=True)
+class Reports:
+    """What reports/ holds: every card (ensemble last), per-image predictions, measured JSON files."""
+
+    cards: dict[str, ModelCard]
+    predictions: dict[str, dict[str, pd.DataFrame]]
+    measured: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str) -> Any:
+        """A measured JSON report by name (e.g. 'bench', 'pointing'), or None if it was not run."""
+        if name not in JSON_REPORTS:
+            raise ValueError(f"unknown report {name!r}; choose from {JSON_REPORTS}")
+        return self.measured.get(name)
+
+
+def load_cards(root: Path | None = None) -> Reports:
+    """Read reports/: cards/*.json, predictions/*.csv and the measured JSON reports."""
     root = Path(root) if root is not None else reports_dir()
-    cards_dir, pred_dir = root / "cards", root / "predictions"
-    cards = {}
-    for path in sorted(cards_dir.glob("*.json")):
-        card = read_card(path)
-        cards[card["name"]] = card
+    cards = {c.name: c for c in (read_card(p) for p in sorted((root / "cards").glob("*.json")))}
     if "ensemble" in cards:
         cards["ensemble"] = cards.pop("ensemble")
+    pred_dir = root / "predictions"
     preds = {name: {s: pd.read_csv(pred_dir / f"{name}_{s}.csv") for s in ("val", "test")
                     if (pred_dir / f"{name}_{s}.csv").is_file()} for name in cards}
-    extra = {k: json.loads((root / f"{k}.json").read_text()) if (root / f"{k}.json").is_file() else None
-             for k in ("bench", "pointing", "train_all_time")}
-    return {"cards": cards, "predictions": preds, **extra}
+    measured = {k: json.loads((root / f"{k}.json").read_text()) for k in JSON_REPORTS if (root / f"{k}.json").is_file()}
+    return Reports(cards, preds, measured)
 
 
 def pointing_table(pointing: dict) -> pd.DataFrame:
@@ -40,61 +56,57 @@ def _fmt_ci(m: dict[str, Any], key: str = "roc_auc") -> str:
     return f"{m[key]:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def metrics_table(cards: dict[str, dict], split: str = "test") -> pd.DataFrame:
+def metrics_table(cards: dict[str, ModelCard], split: str = "test") -> pd.DataFrame:
     """One row per model: the headline figures of a split, from the cards."""
     rows = []
     for name, card in cards.items():
-        m = card["metrics"][split]
+        m = card.split(split)
         hs, bal = m["operating_points"]["high_sensitivity"], m["operating_points"]["balanced"]
         hw = m.get("hardware_free")
         rows.append({
-            "model": name, "architecture": card.get("architecture", "ensemble"),
-            "canny": card.get("preprocess", {}).get("canny", "—"),
-            "input (px)": card.get("preprocess", {}).get("size"),
+            "model": name, "architecture": card.architecture or "ensemble",
+            "canny": card.preprocess.canny if card.preprocess else "—",
+            "input (px)": card.preprocess.size if card.preprocess else None,
             "ROC-AUC [95% CI]": _fmt_ci(m), "AP": round(m["average_precision"], 3),
             "sens@HS": round(hs["sensitivity"], 3), "spec@HS": round(hs["specificity"], 3),
             "sens@bal": round(bal["sensitivity"], 3), "spec@bal": round(bal["specificity"], 3),
             "ECE raw": round(m["ece_raw"], 3), "ECE": round(m["ece"], 3),
             "hardware-free AUC": _fmt_ci(hw) if hw else "—",
-            "params (M)": round(card["params"] / 1e6, 2) if "params" in card else None,
-            "file (MB)": round(card["weights"]["bytes"] / 2**20, 1) if "weights" in card else None,
-            "train (min)": train_minutes(card["training"]) if "training" in card else None,
+            "params (M)": round(card.params / 1e6, 2) if card.params else None,
+            "file (MB)": round(card.weights.bytes / 2**20, 1) if card.weights else None,
+            "train (min)": train_minutes(card.training) if card.training else None,
         })
     return pd.DataFrame(rows)
 
 
-def train_minutes(training: dict) -> float | str:
-    """Training wall time in minutes; '≥ N' for a resumed run whose card timed only its last leg.
-
-    Such older cards still list every epoch's seconds, whose sum is a lower bound (caching excluded).
-    """
-    minutes = training["wall_time_s"] / 60
-    if "--resume" in training.get("command", "") and "legs" not in training:
-        return f"≥ {max(minutes, sum(r['seconds'] for r in training.get('log', [])) / 60):.1f}"
-    return round(minutes, 1)
+def train_minutes(training: TrainingRecord) -> float | str:
+    """Training wall time in minutes; '≥ N' where the card could only give a lower bound."""
+    if training.wall_time_is_lower_bound:
+        return f"≥ {training.minutes:.1f}"
+    return round(training.minutes, 1)
 
 
-def region_table(cards: dict[str, dict], split: str = "test") -> pd.DataFrame:
+def region_table(cards: dict[str, ModelCard], split: str = "test") -> pd.DataFrame:
     """ROC-AUC per body region (rows: models, columns: regions)."""
-    return pd.DataFrame({name: {r: v["roc_auc"] for r, v in card["metrics"][split].get("regions", {}).items()}
+    return pd.DataFrame({name: {r: v["roc_auc"] for r, v in card.split(split).get("regions", {}).items()}
                          for name, card in cards.items()}).T
 
 
-def agreement_matrix(preds: dict[str, dict[str, pd.DataFrame]], cards: dict[str, dict],
+def agreement_matrix(preds: dict[str, dict[str, pd.DataFrame]], cards: dict[str, ModelCard],
                      op: str = "balanced", split: str = "test") -> pd.DataFrame:
     """Share of images on which two models give the same verdict, each at its own threshold."""
-    votes = {n: (p[split].set_index("image")["prob"] >= cards[n]["thresholds"][op])
+    votes = {n: (p[split].set_index("image")["prob"] >= cards[n].thresholds[op])
              for n, p in preds.items() if split in p}
     names = list(votes)
     return pd.DataFrame([[float((votes[a] == votes[b].reindex(votes[a].index)).mean()) for b in names]
                          for a in names], index=names, columns=names)
 
 
-def canny_ablation(cards: dict[str, dict]) -> pd.DataFrame:
+def canny_ablation(cards: dict[str, ModelCard]) -> pd.DataFrame:
     """Pairs of cards of one architecture trained with and without Canny: val and test AUC with CIs."""
-    rows = [{"architecture": c["architecture"], "canny": c["preprocess"]["canny"], "model": n,
-             "val ROC-AUC": _fmt_ci(c["metrics"]["val"]), "test ROC-AUC": _fmt_ci(c["metrics"]["test"])}
-            for n, c in cards.items() if c.get("kind") != "ensemble"]
+    rows = [{"architecture": c.architecture, "canny": c.preprocess.canny, "model": n,
+             "val ROC-AUC": _fmt_ci(c.split("val")), "test ROC-AUC": _fmt_ci(c.split("test"))}
+            for n, c in cards.items() if not c.is_ensemble]
     df = pd.DataFrame(rows)
     if df.empty:
         return df

@@ -17,43 +17,56 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.models.calibration import HIGH_SENSITIVITY, OPERATING_POINTS, Calibration
-from core.ensemble.combine import ENSEMBLE_CARD, agreement, combine
-from core.errors import InputError, WeightsError
-from core.models.scoring import score_images
-from core.ensemble.uncertainty import flags
 from core.data.loading import LoadedImage, load_image
-from core.models.networks import FractureNet
-from core.models.explain import heatmap, overlay, resize_map
 from core.data.preprocess import PreprocessConfig, model_view
+from core.ensemble.combine import ENSEMBLE_CARD, agreement, combine
+from core.ensemble.uncertainty import flags
+from core.errors import InputError, WeightsError
+from core.models.calibration import Calibration
+from core.models.cards import HIGH_SENSITIVITY, OPERATING_POINTS, ModelCard, read_card
+from core.models.explain import CAM_METHODS, heatmap, overlay, resize_map
+from core.models.networks import FractureNet
 from core.models.registry import ModelSpec, get_spec
+from core.models.scoring import score_images
+from core.models.weights import find_cards, load_model
+from core.serving import wording
 from core.serving.scope import ScopeModel
-from core.models.weights import find_cards, load_model, read_card
-from core.settings import weights_dir as default_weights_dir
 from core.serving.verdict import MemberResult, Result
+from core.settings import weights_dir as default_weights_dir
 
 log = logging.getLogger(__name__)
+HEATMAP_METHODS = tuple(CAM_METHODS)
 
 
 @dataclass
 class Member:
-    """One loaded model with what its card says about calibration and thresholds."""
+    """One loaded model with its card (calibration, thresholds, preprocessing)."""
 
     name: str
     net: FractureNet
-    card: dict[str, Any]
+    card: ModelCard
     cfg: PreprocessConfig
     spec: ModelSpec
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    @property
+    def calibration(self) -> Calibration:
+        """The val-fitted map from this model's log-odds to a probability."""
+        return self.card.calibration
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """This model's own operating points (probability thresholds)."""
+        return self.card.thresholds
+
     def logit(self, gray: np.ndarray) -> float:
         """Uncalibrated log-odds of 'fractured' for one image (the score the card was fitted on)."""
         with self.lock, torch.inference_mode():
-            return float(score_images(self.net, [gray], self.cfg, tta=self.card.get("tta_hflip", True))[0])
+            return float(score_images(self.net, [gray], self.cfg, tta=self.card.tta_hflip)[0])
 
     def probability(self, gray: np.ndarray) -> float:
         """Calibrated probability of 'fractured' for one image."""
-        return float(Calibration.from_card(self.card)(np.array([self.logit(gray)]))[0])
+        return float(self.calibration(np.array([self.logit(gray)]))[0])
 
     def heatmap(self, gray: np.ndarray, method: str = "Grad-CAM") -> np.ndarray:
         """Where this model looked for 'fractured', on the original image grid, in [0, 1]."""
@@ -84,15 +97,14 @@ class Predictor:
     def _load(card_path: Path) -> Member:
         net, card = load_model(card_path)
         net = net.to(memory_format=torch.channels_last)
-        return Member(card["name"], net, card, PreprocessConfig.from_dict(card["preprocess"]),
-                      get_spec(card["architecture"]))
+        return Member(card.name, net, card, card.preprocess, get_spec(card.architecture))
 
-    def _ensemble_card(self) -> dict[str, Any] | None:
+    def _ensemble_card(self) -> ModelCard | None:
         path = self.weights_dir / ENSEMBLE_CARD
         if not path.is_file():
             return None
         card = read_card(path)
-        missing = set(card["members"]) - {m.name for m in self.members}
+        missing = set(card.members) - {m.name for m in self.members}
         if missing:
             log.warning("ensemble card names models that are not in %s: %s", self.weights_dir, sorted(missing))
             return None
@@ -105,13 +117,31 @@ class Predictor:
             return "ensemble"
         if not self.members:
             return None
-        return max(self.members, key=lambda m: m.card["metrics"]["val"]["roc_auc"]).name
+        return max(self.members, key=lambda m: m.card.split("val")["roc_auc"]).name
+
+    @property
+    def headline_card(self) -> ModelCard:
+        """The card behind the headline verdict (the ensemble's, or the primary model's)."""
+        if self.ensemble is not None:
+            return self.ensemble
+        if not self.members:
+            raise WeightsError(f"no models found in {self.weights_dir}")
+        return self._member(self.primary).card
+
+    def headline_probabilities(self, member_probs: dict[str, np.ndarray]) -> np.ndarray:
+        """Headline probabilities from members' calibrated probabilities (arrays over images)."""
+        if self.ensemble is None:
+            return np.asarray(member_probs[self.primary], float)
+        stacked = np.stack([np.asarray(member_probs[n], float) for n in self.ensemble.members])
+        return combine(stacked, np.array(self.ensemble.member_weights), self.ensemble.calibration)
 
     def operating_summary(self, operating_point: str) -> dict[str, Any]:
-        """Threshold and the sensitivity/specificity it gave on the test split, from the card."""
-        card = self.ensemble if self.ensemble is not None else self._member(self.primary).card
-        op = card["metrics"]["test"]["operating_points"][operating_point]
-        return {"threshold": card["thresholds"][operating_point], "decided_by": self.primary, **op}
+        """Threshold and the sensitivity/specificity (with 95 % CIs when the card has them) on test."""
+        card = self.headline_card
+        out = {"threshold": card.thresholds[operating_point], "decided_by": self.primary,
+               **card.point(operating_point)}
+        test = card.operating_point_uncertainty.get(operating_point, {}).get("test", {})
+        return out | {k: test[k] for k in ("sensitivity_ci", "specificity_ci") if k in test}
 
     def _member(self, name: str | None) -> Member:
         for m in self.members:
@@ -126,28 +156,23 @@ class Predictor:
         if not self.members:
             raise WeightsError(f"no models found in {self.weights_dir}")
         gray = image.pixels
-        in_ens = set(self.ensemble["members"]) if self.ensemble else set()
+        in_ens = set(self.ensemble.members) if self.ensemble else set()
         probs = {m.name: m.probability(gray) for m in self.members}
-        members = [MemberResult(m.name, probs[m.name], probs[m.name] >= m.card["thresholds"][operating_point],
-                                m.card["thresholds"][operating_point], m.name in in_ens) for m in self.members]
-        if self.ensemble is not None:
-            names = self.ensemble["members"]
-            p = float(combine(np.array([[probs[n]] for n in names]), np.array(self.ensemble["member_weights"]),
-                              Calibration.from_card(self.ensemble))[0])
-            t = self.ensemble["thresholds"][operating_point]
-        else:
-            p, t = probs[self.primary], self._member(self.primary).card["thresholds"][operating_point]
+        members = [MemberResult(m.name, probs[m.name], probs[m.name] >= m.thresholds[operating_point],
+                                m.thresholds[operating_point], m.name in in_ens) for m in self.members]
+        p = float(self.headline_probabilities({n: np.array([v]) for n, v in probs.items()})[0])
+        t = self.headline_card.thresholds[operating_point]
         verdict = p >= t
         votes = [r.fractured for r in members if r.in_ensemble or self.ensemble is None]
         return Result(file=image.meta.get("name", ""), probability=p, fractured=verdict,
                       operating_point=operating_point, threshold=t, decided_by=self.primary,
                       agreement=agreement(votes, verdict),
                       uncertain=self._uncertain(p, t, votes, verdict, operating_point),
-                      members=members, image=dict(image.meta))
+                      members=members, image=dict(image.meta), warnings=list(image.meta.get("warnings", [])))
 
     def _uncertain(self, p: float, t: float, votes: list[bool], verdict: bool, op: str) -> bool | None:
         """The ensemble card's val-fitted rule; None when there is no ensemble to apply it to."""
-        rule = (self.ensemble or {}).get("uncertainty", {}).get(op)
+        rule = self.ensemble.uncertainty.get(op) if self.ensemble is not None else None
         if rule is None:
             return None
         return bool(flags(np.array([p]), t, rule["margin_logit"], np.array([any(v != verdict for v in votes)]))[0])
@@ -173,7 +198,7 @@ class Predictor:
             return Result(label, error=str(exc)), None
         scope = self.scope.check(image) if self.scope is not None else None
         if scope is not None and not scope.in_scope and not override_scope:
-            return Result(label, error=f"This does not look like a bone X-ray: {scope.reason}.",
+            return Result(label, error=wording.out_of_scope(scope.reason),
                           out_of_scope=True, image=dict(image.meta)), image
         result = self.predict_image(image, operating_point)
         result.scope_overridden = scope is not None and not scope.in_scope
@@ -227,11 +252,13 @@ def _json_default(value: Any) -> Any:
 def _text(r: Result) -> str:
     if r.error:
         return f"{r.file}: REJECTED — {r.error}"
-    label = "FRACTURED" if r.fractured else "not fractured"
+    label = wording.HEADLINE[bool(r.fractured)]
     parts = ", ".join(f"{m.name} {m.probability:.2f}" for m in r.members)
-    note = " [out-of-scope check overridden]" if r.scope_overridden else ""
-    return (f"{r.file}: {label}{note} (p={r.probability:.3f}, {r.operating_point} threshold {r.threshold:.3f}, "
-            f"by {r.decided_by}; agreement {r.agreement:.0%}) [{parts}]")
+    note = f" [{wording.OVERRIDDEN}]" if r.scope_overridden else ""
+    op = wording.op_label(r.operating_point).lower()
+    cautions = "".join(f"\n  WARNING: {w}" for w in r.warnings)
+    return (f"{r.file}: {label}{note} (p={r.probability:.3f}, {op} threshold {r.threshold:.3f}, "
+            f"by {r.decided_by}; agreement {r.agreement:.0%}) [{parts}]{cautions}")
 
 
 if __name__ == "__main__":

@@ -11,12 +11,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from core.serving import wording
 from core.serving.verdict import Result
 from core.settings import audit_log
 
-NOTICE = ("Decision-support aid, not a diagnosis. The models were trained on one public data set "
-          "(FracAtlas); a clinician reads every image and makes the call.")
-OP_NAMES = {"high_sensitivity": "high sensitivity", "balanced": "balanced"}
 
 
 def _latin1(text: str) -> str:
@@ -29,8 +27,7 @@ def worklist_csv(results: list[Result]) -> bytes:
     """One row per file: verdict, probability, operating point, flags and every model's probability."""
     rows = []
     for r in results:
-        row = {"file": r.file, "error": r.error or "", "verdict": "" if r.error else
-               ("fracture suspected" if r.fractured else "no fracture found"),
+        row = {"file": r.file, "error": r.error or "", "verdict": "" if r.error else wording.WORKLIST[bool(r.fractured)],
                "probability": r.probability, "operating_point": r.operating_point, "threshold": r.threshold,
                "uncertain": r.uncertain, "decided_by": r.decided_by, "out_of_scope": r.out_of_scope,
                "scope_overridden": r.scope_overridden}
@@ -41,8 +38,8 @@ def worklist_csv(results: list[Result]) -> bytes:
 
 def model_versions(predictor: Any) -> list[dict[str, str]]:
     """Name, architecture and weights sha256 of every loaded model."""
-    return [{"name": m.name, "architecture": m.card["architecture"], "sha256": m.card["weights"]["sha256"],
-             "created": m.card.get("created", "")} for m in predictor.members]
+    return [{"name": m.name, "architecture": str(m.card.architecture), "sha256": m.card.weights.sha256,
+             "created": m.card.created} for m in predictor.members]
 
 
 def pdf_report(result: Result, gray: np.ndarray, overlays: dict[str, np.ndarray], summary: dict,
@@ -67,23 +64,23 @@ def pdf_report(result: Result, gray: np.ndarray, overlays: dict[str, np.ndarray]
         pdf.cell(0, 4, _latin1(f"{v['name']} ({v['architecture']}), weights sha256 {v['sha256']}"),
                  new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "I", 9)
-    pdf.multi_cell(0, 4.5, _latin1(NOTICE))
+    pdf.multi_cell(0, 4.5, _latin1(wording.NOTICE))
     return bytes(pdf.output())
 
 
 def _verdict_block(pdf: Any, r: Result, s: dict) -> None:
     pdf.set_font("Helvetica", "B", 14)
-    title = "FRACTURE SUSPECTED" if r.fractured else "NO FRACTURE FOUND"
+    title = wording.HEADLINE[bool(r.fractured)]
     if r.uncertain:
-        title += "  (uncertain - a second read is recommended)"
+        title += "  (" + wording.UNCERTAIN.split(".")[0] + ")"
     if r.scope_overridden:
-        title += "  [out-of-scope check overridden by the user]"
+        title += f"  [{wording.OVERRIDDEN}]"
     pdf.cell(0, 9, _latin1(title), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
     pdf.multi_cell(0, 5, _latin1(
         f"Probability of fracture {r.probability:.1%} ({r.decided_by}); operating point "
-        f"{OP_NAMES[r.operating_point]}, threshold {r.threshold:.3f}. On the held-out FracAtlas test "
-        f"split this setting gave sensitivity {s['sensitivity']:.1%} and specificity {s['specificity']:.1%}."))
+        f"{wording.op_label(r.operating_point).lower()}, threshold {r.threshold:.3f}. "
+        + wording.setting_summary(s).replace("In testing:", "On the held-out FracAtlas test split this setting gave")))
 
 
 def _images(pdf: Any, gray: np.ndarray, overlays: dict[str, np.ndarray]) -> None:
@@ -106,7 +103,7 @@ def _members(pdf: Any, r: Result) -> None:
     pdf.cell(0, 6, "Each model", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 9)
     for m in r.members:
-        verdict = "fracture" if m.fractured else "no fracture"
+        verdict = wording.SHORT[bool(m.fractured)]
         pdf.cell(0, 5, _latin1(f"{m.name}: p = {m.probability:.3f}, threshold {m.threshold:.3f} -> {verdict}"),
                  new_x="LMARGIN", new_y="NEXT")
 

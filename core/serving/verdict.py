@@ -33,6 +33,7 @@ class Result:
     scope_overridden: bool = False
     members: list[MemberResult] = field(default_factory=list)
     image: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-HIGH_SENSITIVITY = "high_sensitivity"
-BALANCED = "balanced"
-OPERATING_POINTS = (HIGH_SENSITIVITY, BALANCED)
+from core.models.cards import BALANCED, HIGH_SENSITIVITY, OPERATING_POINTS
 
 NOTICE = ("Decision-support aid, not a diagnosis. The verdicts come from models trained on one public "
           "data set (FracAtlas); a clinician reads every image and makes the call.")
@@ -23,6 +21,11 @@ OVERRIDE_CAUTION = ("The out-of-scope check was overridden by the user: this ima
                     "X-ray to the checker, so read the verdict with extra caution.")
 HEATMAP_CAPTION = ("Heat maps show the image regions that pushed each model towards *fracture*; they are "
                    "not fracture outlines. Warm colours = more influence.")
+
+
+def out_of_scope(reason: str) -> str:
+    """The refusal a user reads when the gate says the image is not a bone radiograph."""
+    return f"This does not look like a bone X-ray: {reason}."
 
 
 def op_label(op: str) -> str:

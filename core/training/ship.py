@@ -10,7 +10,8 @@ import shutil
 from pathlib import Path
 
 from core.errors import WeightsError
-from core.models.weights import read_card, sha256
+from core.models.cards import read_card
+from core.models.weights import sha256
 from core.settings import MAX_WEIGHT_FILE_BYTES, MAX_WEIGHTS_DIR_BYTES, weights_dir
 
 
@@ -19,8 +20,10 @@ def ship(names: list[str], source: Path, target: Path) -> list[Path]:
     pairs = []
     for name in names:
         card = read_card(source / f"{name}.json")
-        w = source / card["weights"]["file"]
-        if sha256(w) != card["weights"]["sha256"]:
+        if card.weights is None:
+            raise WeightsError(f"card {name} names no weights file")
+        w = source / card.weights.file
+        if sha256(w) != card.weights.sha256:
             raise WeightsError(f"{w.name} does not match its card")
         if w.stat().st_size > MAX_WEIGHT_FILE_BYTES:
             raise WeightsError(f"{w.name} is {w.stat().st_size / 2**20:.1f} MiB, over the 16 MiB limit per file")

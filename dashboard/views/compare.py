@@ -12,7 +12,7 @@ from dashboard.common import OP_LABELS, cards, notice
 st.title("Model comparison")
 notice()
 data = cards()
-all_cards, preds = data["cards"], data["predictions"]
+all_cards, preds = data.cards, data.predictions
 if not all_cards:
     st.info("No model cards in `reports/cards/` yet: train a model (`make train`) to fill this page.")
     st.stop()
@@ -41,7 +41,7 @@ with left:
     st.subheader("Confusion matrix")
     name = st.selectbox("Model", list(all_cards), index=len(all_cards) - 1)
     op = st.radio("Operating point", list(OP_LABELS), format_func=OP_LABELS.get, horizontal=True)
-    c = all_cards[name]["metrics"][split]["operating_points"][op]
+    c = all_cards[name].point(op, split)
     cm = pd.DataFrame([[c["tn"], c["fp"]], [c["fn"], c["tp"]]], index=["truly normal", "truly fractured"],
                       columns=["called normal", "called fracture"])
     st.plotly_chart(px.imshow(cm, text_auto=True, color_continuous_scale="Blues"), width="stretch")
@@ -75,7 +75,7 @@ if pointing:
     st.caption(f"Share of the {pointing['n_images']} fractured {pointing['split']} images with boxes whose "
                "heat-map maximum falls inside a radiologist's box (grown by "
                f"{pointing['tolerance']:.0%} of the longer side); 'random point' is the chance rate. "
-               "`python -m core.pointing`.")
+               "`make pointing`.")
 bench = data.get("bench")
 if bench:
     st.subheader("Size and CPU speed")

@@ -6,6 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.common import OP_LABELS, digest, get_predictor, notice
+from core.serving import wording
 from core.serving.report import audit, model_versions
 from dashboard.components import downloads, heatmap_gallery, members_table, verdict_banner, worklist
 
@@ -24,9 +25,9 @@ if not pred.members:
 
 with st.sidebar:
     op = st.radio("Operating point", list(OP_LABELS), format_func=OP_LABELS.get,
-                  help="High sensitivity misses fewer fractures but raises more false alarms.")
+                  help=wording.OP_HELP)
     s = pred.operating_summary(op)
-    st.caption(f"In testing: sensitivity {s['sensitivity']:.0%}, specificity {s['specificity']:.0%}.")
+    st.caption(wording.setting_summary(s))
 
 uploads = st.file_uploader("Drop one or more X-rays here (PNG, JPEG, TIFF or DICOM)",
                            accept_multiple_files=True, key="uploads")
@@ -76,8 +77,7 @@ if result.out_of_scope and st.button("Analyse anyway: I confirm this is a radiog
 if result.error:
     st.stop()
 if result.scope_overridden:
-    st.info("The out-of-scope check was overridden by the user: this image did not look like a bone "
-            "X-ray to the checker, so read the verdict with extra caution.", icon=":material/warning:")
+    st.info(wording.OVERRIDE_CAUTION, icon=":material/warning:")
 if image.meta.get("colour"):
     st.warning("This image has colour in it: radiographs are grayscale. Check it is an X-ray.")
 
@@ -86,5 +86,4 @@ members_table(result)
 st.subheader("Where each model looked")
 heatmap_gallery(pred, key, image.pixels, [m.name for m in result.members])
 downloads(pred, key, result, image.pixels, key, s, [r for _, r, _ in analysed])
-st.caption("Heat maps show the image regions that pushed each model towards *fracture*; they are "
-           "not fracture outlines. Warm colours = more influence.")
+st.caption(wording.HEATMAP_CAPTION)

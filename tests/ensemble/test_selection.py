@@ -6,14 +6,21 @@ import pandas as pd
 import pytest
 
 from core.ensemble.selection import candidates, rank_subsets, shippable
-from core.models.weights import write_card
+import json
 
 MIB = 2**20
+THRESHOLDS = {"high_sensitivity": 0.1, "balanced": 0.3}
+
+
+def _card(root, d):
+    (root / "cards").mkdir(exist_ok=True)
+    (root / "cards" / f"{d['name']}.json").write_text(json.dumps(d))
 
 
 def _model(root, name, prob, y, mib):
-    write_card({"name": name, "architecture": name, "preprocess": {}, "weights": {"bytes": int(mib * MIB)}},
-               root / "cards" / f"{name}.json")
+    _card(root, {"name": name, "architecture": name, "preprocess": {}, "thresholds": THRESHOLDS,
+                 "calibration": {"temperature": 1.0}, "weights": {"file": f"{name}.safetensors", "sha256": "0",
+                                                                 "bytes": int(mib * MIB)}})
     frame = pd.DataFrame({"image": [f"IMG{i:04d}.jpg" for i in range(len(y))], "fractured": y, "prob": prob})
     (root / "predictions").mkdir(exist_ok=True)
     frame.to_csv(root / "predictions" / f"{name}_val.csv", index=False)
@@ -26,8 +33,8 @@ def reports(tmp_path):
     _model(tmp_path, "good", np.clip(0.2 + 0.5 * y + rng.normal(0, 0.15, 300), 0.01, 0.99), y, 6)
     _model(tmp_path, "noise", rng.uniform(0.05, 0.95, 300), y, 4)
     _model(tmp_path, "big", np.clip(0.25 + 0.45 * y + rng.normal(0, 0.15, 300), 0.01, 0.99), y, 20)
-    write_card({"name": "ensemble", "kind": "ensemble", "members": ["good"], "thresholds": {}},
-               tmp_path / "cards" / "ensemble.json")
+    _card(tmp_path, {"name": "ensemble", "kind": "ensemble", "members": ["good"], "member_weights": [1.0],
+                     "thresholds": THRESHOLDS, "calibration": {"temperature": 1.0}})
     return tmp_path
 
 
@@ -48,7 +55,9 @@ def test_ranking_prefers_informative_members_and_marks_the_budget(reports):
 
 
 def test_shippable_checks_file_and_folder_limits():
-    card = lambda mib: {"weights": {"bytes": int(mib * MIB)}}  # noqa: E731
+    from types import SimpleNamespace
+
+    card = lambda mib: SimpleNamespace(weights=SimpleNamespace(bytes=int(mib * MIB)))  # noqa: E731
     assert shippable([card(15), card(8)])
     assert not shippable([card(17)])
     assert not shippable([card(12), card(12), card(1)])

@@ -6,7 +6,10 @@ import pytest
 from sklearn import metrics as skm
 
 from core.evaluation import metrics as M
-from core.models.calibration import calibrated, choose_thresholds, fit_temperature, sigmoid
+from scipy.special import expit as sigmoid
+
+from core.models.calibration import Calibration, fit_temperature
+from core.training.operating_points import single_thresholds
 
 
 @pytest.fixture(params=[0, 1, 2])
@@ -78,13 +81,13 @@ def test_temperature_recovers_a_known_temperature(true_t):
     y = (rng.random(z.size) < sigmoid(z)).astype(int)  # z are calibrated log-odds
     fitted = fit_temperature(y, z * true_t)  # scores over-confident by true_t
     assert fitted == pytest.approx(true_t, rel=0.05)
-    assert M.ece(y, calibrated(z * true_t, fitted)) < 0.02
+    assert M.ece(y, Calibration(fitted)(z * true_t)) < 0.02
 
 
 def test_thresholds_on_known_scores():
     y = np.array([0] * 10 + [1] * 20)
     p = np.r_[np.linspace(0.0, 0.45, 10), np.linspace(0.3, 1.0, 20)]
-    t = choose_thresholds(y, p, min_sensitivity=0.95)
+    t = single_thresholds(y, p, min_sensitivity=0.95)
     assert M.at_threshold(y, p, t["high_sensitivity"])["sensitivity"] >= 0.95
     # the largest threshold keeping 19 of 20 positives is the 2nd-lowest positive score
     assert t["high_sensitivity"] == pytest.approx(np.sort(p[10:])[1])
@@ -94,15 +97,13 @@ def test_thresholds_on_known_scores():
 
 
 def test_calibration_domain_errors():
-    with pytest.raises(ValueError, match="temperature"):
-        calibrated([0.0], 0.0)
+    with pytest.raises(ValueError, match="temperature must be positive, got 0.0"):
+        Calibration(0.0)
     with pytest.raises(ValueError, match="both classes"):
         fit_temperature(np.ones(5), np.zeros(5))
 
 
 def test_platt_calibration_recovers_temperature_and_bias():
-    from core.models.calibration import Calibration
-
     rng = np.random.default_rng(1)
     z = rng.normal(0, 2.5, 30000)
     y = (rng.random(z.size) < sigmoid(z)).astype(int)
@@ -110,14 +111,14 @@ def test_platt_calibration_recovers_temperature_and_bias():
     fitted = Calibration.fit(y, scores)
     assert fitted.temperature == pytest.approx(1.8, rel=0.05)
     assert fitted.bias == pytest.approx(-1.6, abs=0.08)
-    assert M.ece(y, fitted(scores)) < 0.02 < M.ece(y, calibrated(scores, fit_temperature(y, scores)))
-    assert Calibration.from_card({"calibration": fitted.to_dict()}) == fitted
+    assert M.ece(y, fitted(scores)) < 0.02 < M.ece(y, Calibration(fit_temperature(y, scores))(scores))
+    assert Calibration.from_dict(fitted.to_dict()) == fitted
     with pytest.raises(ValueError, match="temperature must be positive, got -1"):
         Calibration(-1.0)
 
 
 def test_calibration_stays_bounded_for_an_uninformative_model():
-    from core.models.calibration import T_MAX, Calibration
+    from core.models.calibration import T_MAX
     from core.evaluation.summary import summarize
 
     rng = np.random.default_rng(2)

@@ -14,6 +14,7 @@ from pypdf import PdfReader
 from streamlit.testing.v1 import AppTest
 
 from core.ensemble import uncertainty
+from core.models.cards import read_card
 from core.data.loading import load_image
 from core.serving.predictor import Predictor
 from core.serving.report import audit, model_versions, pdf_report, worklist_csv
@@ -39,7 +40,7 @@ def test_pdf_report_text(predicted):
     assert len(reader.pages) == 1
     text = reader.pages[0].extract_text()
     for needle in ("FRACTURE", "sensitivity", "specificity", "custom_cnn", "efficientnet_lite0",
-                   "not a diagnosis", pred.members[0].card["weights"]["sha256"][:20], "high sensitivity"):
+                   "not a diagnosis", pred.members[0].card.weights.sha256[:20], "high sensitivity"):
         assert needle in text, needle
     distinct = {o.tobytes() for o in overlays.values()}  # fpdf2 stores identical pictures once
     assert len(reader.pages[0].images) == 1 + len(distinct)
@@ -80,9 +81,9 @@ def test_uncertainty_rule_on_known_values():
 
 
 def test_ensemble_card_has_uncertainty_measured_on_test(trained):
-    card = json.loads((trained / "weights" / "ensemble.json").read_text())
-    rule = card["uncertainty"]["high_sensitivity"]
-    assert rule["margin_logit"] >= 0 and rule["test"]["n"] == card["metrics"]["test"]["n"]
+    card = read_card(trained / "weights" / "ensemble.json")
+    rule = card.uncertainty["high_sensitivity"]
+    assert rule["margin_logit"] >= 0 and rule["test"]["n"] == card.split("test")["n"]
 
 
 def _snapshot(dirs: list[Path]) -> set[tuple[str, float]]:

@@ -24,14 +24,16 @@ from tests.conftest import ARCHS
 def test_training_writes_card_weights_and_predictions(trained):
     for arch in ARCHS:
         card = read_card(trained / "weights" / f"{arch}.json")
-        assert card["training"]["epochs_run"] == 1 and len(card["training"]["log"]) == 1
-        assert {"high_sensitivity", "balanced"} == set(card["thresholds"])
-        assert card["calibration"]["temperature"] > 0 and 0 <= card["metrics"]["test"]["roc_auc"] <= 1
-        assert card["preprocess"]["size"] == 96
+        assert card.training.epochs_run == 1 and len(card.training.log) == 1
+        assert {"high_sensitivity", "balanced"} == set(card.thresholds)
+        assert card.calibration.temperature > 0 and 0 <= card.split("test")["roc_auc"] <= 1
+        assert card.preprocess.size == 96 and card.format_version == 2
+        assert card.training.environment["threads"] == 2 and card.training.environment["deterministic_algorithms"]
+        assert card.training.settings["views"] == 2 and "--budget-min" in card.training.command
         for split in ("val", "test"):
             df = pd.read_csv(trained / "reports" / "predictions" / f"{arch}_{split}.csv")
             assert list(df.columns) == ["image", "fractured", "logit", "prob"] and df.prob.between(0, 1).all()
-    assert read_card(trained / "weights" / "efficientnet_lite0.json")["init"]["frozen_stem"] is True
+    assert read_card(trained / "weights" / "efficientnet_lite0.json").init["frozen_stem"] is True
     assert (trained / "runs" / "custom_cnn" / "last.pt").is_file()
     assert list((trained / "cache").glob("efficientnet_lite0-aug1-*.npy"))
 
@@ -43,20 +45,28 @@ def test_resume_continues_from_checkpoint(trained, mini_dataset):
                      "--reports", str(trained / "reports_resumed"), "--resume", "--budget-min", "0.0001"])
     assert rc == 0
     card = read_card(trained / "resumed" / "custom_cnn.json")
-    first = read_card(trained / "weights" / "custom_cnn.json")["training"]
-    assert [r["epoch"] for r in card["training"]["log"]] == [1, 2]
-    assert card["training"]["legs"] == 2 and card["training"]["wall_time_s"] >= first["wall_time_s"]
-    assert first["stopped_by"].startswith("wall-clock budget")  # 1 of 2 epochs
-    assert card["training"]["stopped_by"] == "schedule complete"  # the last epoch ran, however long it took
+    first = read_card(trained / "weights" / "custom_cnn.json").training
+    assert [r["epoch"] for r in card.training.log] == [1, 2]
+    assert card.training.legs == 2  # wall time sums both legs' epochs
+    assert card.training.wall_time_s >= sum(r["seconds"] for r in card.training.log) > first.log[0]["seconds"]
+    assert first.stopped_by.startswith("wall-clock budget")  # 1 of 2 epochs
+    assert card.training.stopped_by == "schedule complete"  # the last epoch ran, however long it took
 
 
 def test_train_minutes_marks_cards_that_timed_only_the_last_leg():
     from core.evaluation.tables import train_minutes
+    from core.models.cards import TrainingRecord, migrate
 
     log = [{"epoch": 1, "seconds": 600.0}, {"epoch": 2, "seconds": 600.0}]
-    assert train_minutes({"wall_time_s": 90, "command": "python -m core.train --resume", "legs": 2, "log": log}) == 1.5
-    assert train_minutes({"wall_time_s": 90, "command": "python -m core.train --resume", "log": log}) == "≥ 20.0"
-    assert train_minutes({"wall_time_s": 90, "command": "python -m core.train", "log": log}) == 1.5
+
+    def record(**t):  # a format-1 card's training section, migrated as read_card does
+        d = migrate({"name": "m", "thresholds": {}, "training": {"seed": 0, "epochs_run": 2, "best_epoch": 2,
+                                                                 "log": log, "views": 4, **t}})
+        return TrainingRecord(**d["training"])
+    assert train_minutes(record(wall_time_s=90, command="python -m core.train --resume", legs=2)) == 1.5
+    assert train_minutes(record(wall_time_s=90, command="python -m core.train --resume")) == "≥ 20.0"
+    assert train_minutes(record(wall_time_s=90, command="python -m core.train")) == 1.5
+    assert record(wall_time_s=90, command="x").settings == {"views": 4}
 
 
 def test_live_path_matches_training_predictions(trained, mini_dataset):
@@ -81,7 +91,7 @@ def test_evaluate_cli(trained, mini_dataset, tmp_path):
     for key in ("roc_auc", "roc_auc_ci", "average_precision", "operating_points", "ece", "brier",
                 "reliability", "roc", "regions", "hardware_free"):
         assert key in ens
-    card = read_card(trained / "weights" / "custom_cnn.json")["metrics"]["test"]  # no cache: same path
+    card = read_card(trained / "weights" / "custom_cnn.json").split("test")  # no cache: same path
     for key in ("roc_auc", "ece_raw", "ece", "brier"):
         assert report["models"]["custom_cnn"][key] == pytest.approx(card[key], abs=2e-3), key
     table = pd.read_csv(out.with_suffix(".csv"))
@@ -131,7 +141,7 @@ def test_bench_and_results(trained, tmp_path, monkeypatch, capsys):
     saved = json.loads((trained / "reports" / "bench.json").read_text())
     assert saved["ensemble_verdict_ms"] > 0 and len(saved["models"]) == 2
     assert saved["other_models"] == []  # every card in reports/cards is shipped here
-    other = read_card(trained / "weights" / "custom_cnn.json") | {"name": "unshipped_cnn"}
+    other = json.loads((trained / "weights" / "custom_cnn.json").read_text()) | {"name": "unshipped_cnn"}
     (tmp_path / "cards").mkdir()
     (tmp_path / "cards" / "unshipped_cnn.json").write_text(json.dumps(other))
     assert bench.main(["--runs", "2", "--cards", str(tmp_path / "cards"), "--out", str(tmp_path / "b.json")]) == 0
@@ -158,8 +168,7 @@ def test_recalibrate_from_saved_logits(trained, mini_dataset):
 
     card = recalibrate(trained / "weights" / "custom_cnn.json", trained / "reports" / "predictions",
                        mini_dataset / "labels.csv")
-    assert card["calibration"]["method"].startswith("platt") and "temperature" not in card
-    assert card["weights"] == read_card(trained / "weights" / "custom_cnn.json")["weights"]
+    assert card.to_dict()["calibration"]["method"].startswith("platt") and "temperature" not in card.to_dict()
+    assert card.weights == read_card(trained / "weights" / "custom_cnn.json").weights
     df = pd.read_csv(trained / "reports" / "predictions" / "custom_cnn_val.csv")
-    from core.models.calibration import Calibration
-    np.testing.assert_allclose(df.prob, Calibration.from_card(card)(df.logit), atol=1e-5)
+    np.testing.assert_allclose(df.prob, card.calibration(df.logit), atol=1e-5)
