@@ -7,7 +7,7 @@ MODEL  ?= efficientnet_lite0
 FRACATLAS_DIR ?= $(abspath ../shared/data/fracatlas)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run test train train-all train-others ship select ensemble evaluate pointing scope results bench clean-cache
+.PHONY: setup run test train train-all train-others ship select ensemble evaluate pointing robustness scope results bench pacs-demo pacs-throughput clean-cache
 
 setup: $(STAMP)
 
@@ -21,8 +21,11 @@ run: setup
 	$(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port 8501 \
 		--browser.gatherUsageStats false
 
+# Layers (import-linter contracts in pyproject.toml), lint, then the whole suite.
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q tests
 
 # One model, e.g. `make train MODEL=vgg16`; its card and predictions land in reports/.
 train: setup
@@ -55,6 +58,11 @@ evaluate: setup
 pointing: setup
 	$(BIN)/python -m core.evaluation.pointing
 
+# Every shipped model and the ensemble under the shift catalogue (reports/robustness.json), e.g.
+# `make robustness ARGS="--levels middle --limit 100"`.
+robustness: setup
+	$(BIN)/python -m core.robustness $(ARGS)
+
 scope: setup
 	$(BIN)/python -m core.training.scope_fit
 
@@ -63,6 +71,15 @@ results: setup
 
 bench: setup
 	$(BIN)/python -m core.evaluation.bench $(if $(wildcard runs/models/*.json),--also runs/models)
+
+# The PACS round trip in one command: a local Orthanc (apt-get install orthanc orthanc-dicomweb) with
+# the bundled samples as DICOM, one `python -m core.pacs scan`, then the server stays up until Ctrl-C.
+pacs-demo: setup
+	$(BIN)/python scripts/pacs_demo.py $(ARGS)
+
+# Instances per minute of `python -m core.pacs scan` on this machine (reports/pacs_throughput.json).
+pacs-throughput: setup
+	$(BIN)/python scripts/pacs_throughput.py $(ARGS)
 
 clean-cache:
 	rm -rf .cache runs

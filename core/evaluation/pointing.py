@@ -68,12 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tolerance", type=float, default=0.02)
     p.add_argument("--methods", nargs="*", default=list(CAM_METHODS))
     p.add_argument("--out", type=Path, default=None, help="default reports/pointing.json")
+    p.add_argument("--limit", type=int, help="only the first N fractured images with boxes (quick checks)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.data = args.data or data_dir()
     labels = read_labels(args.data / "labels.csv", args.split)
     boxes = read_boxes(args.data / "fracture_boxes_coco.json")
     cases = {n: boxes[n] for n in labels.loc[labels.fractured == 1, "image"] if n in boxes}
+    if args.limit:
+        cases = dict(sorted(cases.items())[:args.limit])
     result = pointing_game(Predictor(args.weights or weights_dir()), args.data / "images", cases,
                            args.methods, args.tolerance)
     result["split"] = args.split

@@ -61,7 +61,11 @@ def load_model(card_path: str | Path) -> tuple[FractureNet, ModelCard]:
     return net.eval(), card
 
 
+NOT_CLASSIFIERS = frozenset({"scope", "ensemble"})  # the out-of-scope gate and the ensemble have cards too
+
+
 def find_cards(directory: str | Path) -> list[Path]:
-    """Model cards that have a weights file beside them, sorted by name."""
+    """Classifier cards that have a weights file beside them, sorted by name."""
     d = Path(directory)
-    return sorted(p for p in d.glob("*.json") if p.with_suffix(".safetensors").is_file())
+    return sorted(p for p in d.glob("*.json")
+                  if p.stem not in NOT_CLASSIFIERS and p.with_suffix(".safetensors").is_file())

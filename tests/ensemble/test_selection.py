@@ -1,12 +1,13 @@
 """Ensemble member selection reads val predictions only and respects the weights/ budget."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from core.ensemble.selection import candidates, rank_subsets, shippable
-import json
 
 MIB = 2**20
 THRESHOLDS = {"high_sensitivity": 0.1, "balanced": 0.3}

@@ -36,7 +36,7 @@ def test_cam_shape_and_range(built):
     cfg = spec.preprocess_config(size=TINY.get(spec.name, 64))
     heat = heatmap(net, spec.target_layer(net), gray, cfg, "Grad-CAM")
     assert heat.shape == gray.shape and heat.dtype == np.float32
-    assert 0.0 <= heat.min() and heat.max() <= 1.0
+    assert heat.min() >= 0.0 and heat.max() <= 1.0
 
 
 def test_spec_drives_preprocessing():

@@ -1,0 +1,126 @@
+"""Fitting the out-of-scope gate end to end on tiny data (random stem), and its building blocks."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.data.shifts import SHIFTS
+from core.errors import WeightsError
+from core.serving.scope import FAMILIES, ScopeModel, build_stem
+from core.training import scope_fit
+from core.training.scope_data import COMPOUND, PLAIN, negative_items, xray_items
+from core.training.scope_negatives import SPLITS, catalogue, negative
+
+
+def _fake_member(folder: Path) -> Path:
+    """An efficientnet_lite0 'member' whose weights file holds only a random stem (what load_stem reads)."""
+    from safetensors.torch import save_file
+
+    from core.models.weights import sha256
+
+    torch.manual_seed(0)
+    stem = build_stem()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "efficientnet_lite0.safetensors"
+    save_file({f"stem.{k}": v.contiguous() for k, v in stem.state_dict().items()}, str(path))
+    card = {"name": "efficientnet_lite0", "architecture": "efficientnet_lite0",
+            "preprocess": {"size": 288}, "weights": {"file": path.name, "sha256": sha256(path)}}
+    (folder / "efficientnet_lite0.json").write_text(json.dumps(card))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fitted(mini_dataset, tmp_path_factory):
+    """A gate fitted and measured on 4 radiographs per split and a few negatives per family."""
+    root = tmp_path_factory.mktemp("scope_fit")
+    cfg = scope_fit.FitConfig(mini_dataset, _fake_member(root / "member"), root / "reports", size=64, n_train=4,
+                              n_val=4, n_test=3, fit_per_family=5, heldout_per_family=2,
+                              heads=({"kind": "logistic", "C": 1.0},), workers=1, out=root / "gate")
+    return cfg, scope_fit.run(cfg, "test")
+
+
+def test_fit_writes_a_loadable_gate_and_a_full_report(fitted):
+    cfg, report = fitted
+    model = ScopeModel.load(cfg.out / "scope.json")
+    assert model.threshold == pytest.approx(report["threshold"]) and 0 < model.threshold <= 1
+    assert model.cfg.size == 64 and (cfg.out / scope_fit.GATE_FILE).is_file()
+    saved = json.loads((cfg.reports / "scope.json").read_text())
+    levels = {f"{name}:{level}" for name, s in SHIFTS.items() for level in s.levels}
+    assert set(saved["test_radiographs"]["groups"]) == levels | {PLAIN, COMPOUND}
+    assert set(saved["heldout_negatives"]) == set(FAMILIES) | {"colour", "blank"}
+    for fam, v in saved["heldout_negatives"].items():
+        lo, hi = v["refused"]["ci95"]
+        assert 0 <= lo <= v["refused"]["rate"] <= hi <= 1, fam
+    assert saved["latency_ms"]["median"] > 0 and saved["bundled_samples"]["n"] == 42
+    assert saved["val_refused_worst_group"] == 0.0  # 4 val images: a 0.5 % budget allows no refusal
+
+
+def test_held_out_sources_never_reach_the_fit(fitted):
+    _, report = fitted
+    for fam, sources in report["heldout_sources"].items():
+        assert not set(sources) & set(report["fit_sources"].get(fam, [])), fam
+
+
+def test_a_tampered_gate_is_refused(fitted, tmp_path):
+    cfg, _ = fitted
+    for f in ("scope.json", scope_fit.GATE_FILE):
+        (tmp_path / f).write_bytes((cfg.out / f).read_bytes())
+    data = bytearray((tmp_path / scope_fit.GATE_FILE).read_bytes())
+    data[-1] ^= 0xFF
+    (tmp_path / scope_fit.GATE_FILE).write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="does not match scope.json"):
+        ScopeModel.load(tmp_path / "scope.json")
+
+
+def test_threshold_keeps_every_group_within_its_budget():
+    p = np.r_[np.linspace(0.1, 1, 200), np.linspace(0.3, 1, 200)]
+    group = np.r_[["a"] * 200, ["b"] * 200]
+    rule = np.array([""] * 400, dtype=object)
+    t = scope_fit.threshold_for(p, rule, group, 0.01)  # two refusals allowed per group of 200
+    assert all(np.sum(p[group == g] < t) <= 2 for g in "ab")
+    assert t == pytest.approx(np.sort(p[:200])[2])
+    rule[:3] = "blank"  # the rules alone break group a's budget: only group b can set the threshold
+    assert scope_fit.threshold_for(p, rule, group, 0.01) == pytest.approx(np.sort(p[200:])[2])
+
+
+def test_wilson_interval_on_known_values():
+    assert scope_fit.wilson(0, 10) == pytest.approx([0.0, 0.2775], abs=1e-4)
+    assert scope_fit.wilson(50, 100) == pytest.approx([0.4038, 0.5962], abs=1e-4)
+
+
+def test_folds_keep_each_negative_source_whole():
+    from core.training.scope_data import Embedded
+
+    units = np.array(["0", "1", "2", "3"] * 3 + ["s1", "s1", "s2", "s2", "s3", "s3", "s4"])
+    y = np.r_[np.zeros(12, int), np.ones(7, int)]
+    emb = Embedded(np.zeros((19, 4)), y, units, units, np.array([""] * 19), 0)
+    fold = scope_fit.folds(emb)
+    for s in ("s1", "s2", "s3"):
+        assert len(set(fold[units == s])) == 1
+    assert set(fold[y == 1]) == {0, 1, 2}
+
+
+def test_every_family_has_fit_and_held_out_sources_and_splits_are_checked():
+    sources = catalogue()
+    for fam in FAMILIES:
+        assert {s.split for s in sources if s.family == fam} == set(SPLITS), fam
+    with pytest.raises(ValueError, match="split must be one of"):
+        negative_items("test", 1)
+
+
+def test_negatives_are_reproducible_and_colour_needs_radiographs():
+    src = next(s for s in catalogue() if s.name == "drawn:letter")
+    assert np.array_equal(negative(src, 3, seed=1).pixels, negative(src, 3, seed=1).pixels)
+    colour = next(s for s in catalogue() if s.family == "colour")
+    with pytest.raises(ValueError, match="needs radiographs"):
+        negative(colour, 0)
+
+
+def test_radiograph_items_cover_every_shift_level():
+    items = xray_items([Path("a.jpg"), Path("b.jpg")], compound=True)
+    n_levels = sum(len(s.levels) for s in SHIFTS.values())
+    assert len(items) == 2 * (1 + n_levels + 1)
