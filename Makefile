@@ -35,6 +35,15 @@ train: setup
 train-all: setup
 	bash scripts/train_all.sh
 
+# Rebuild the shipped models from an empty cache into runs/rebuild/ and compare them with the shipped
+# cards (reports/rebuild_check.json); weights/ is not touched. About 55 minutes on 2 cores.
+rebuild-check: setup
+	bash scripts/rebuild_check.sh
+
+# How much each operating-point rule moves between bootstrap resamples of val (val only).
+operating-points: setup
+	$(BIN)/python -m core.training.operating_points ensemble efficientnet_lite0 mobilenet_v2
+
 # The five registry models outside the shipped ensemble, with their card's recipe, e.g.
 # `make train-others MODELS=vgg16` (all five when MODELS is empty).
 train-others: setup

@@ -2,22 +2,35 @@
 # Rebuild the shipped ensemble from scratch on the CPU, then its card, benchmark and RESULTS.md.
 # Long: run it in the background (`nohup make train-all > runs/train_all.log 2>&1 &`) and poll the log.
 # A fresh activation cache and fresh run folders make the wall time an honest from-scratch figure.
+#   OUT_WEIGHTS / OUT_REPORTS: where weights + cards and cards + predictions go (default weights/, reports/)
+#   MODELS_ONLY=1: stop after the ensemble (what `make rebuild-check` uses)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 export PYTHONPATH=.
 WORK=${WORK:-runs/train_all}
+OUT_WEIGHTS=${OUT_WEIGHTS:-weights}
+OUT_REPORTS=${OUT_REPORTS:-reports}
 rm -rf "$WORK"
-COMMON=(--epochs 15 --views 4 --batch 64 --lr 1e-3 --patience 5 --budget-min 40 --out weights
-        --cache-dir "$WORK/cache")
+mkdir -p "$OUT_WEIGHTS" "$OUT_REPORTS"
+COMMON=(--epochs 15 --views 4 --batch 64 --lr 1e-3 --patience 5 --budget-min 40 --out "$OUT_WEIGHTS"
+        --reports "$OUT_REPORTS" --cache-dir "$WORK/cache" --seed 0 --threads 2)
 start=$(date +%s)
 for model in efficientnet_lite0 mobilenet_v2; do
   $PY -m core.train --model "$model" "${COMMON[@]}" --run-dir "$WORK/$model"
 done
-$PY -m core.ensemble.fit
+FRACTURE_WEIGHTS_DIR="$OUT_WEIGHTS" FRACTURE_REPORTS_DIR="$OUT_REPORTS" \
+  $PY -m core.ensemble.fit --members efficientnet_lite0 mobilenet_v2
+minutes=$(( ($(date +%s) - start) / 60 ))
+if [[ "${MODELS_ONLY:-0}" == 1 ]]; then
+  echo "models rebuilt in $minutes min on $(nproc) cores"
+  echo "$minutes" > "$WORK/minutes"
+  exit 0
+fi
 $PY -m core.training.scope_fit
 $PY -m core.evaluation.pointing
 $PY -m core.evaluation.bench
+$PY -m core.robustness
 minutes=$(( ($(date +%s) - start) / 60 ))
 printf '{"minutes": %d, "cores": %d, "finished": "%s"}\n' "$minutes" "$(nproc)" "$(date -Is)" \
   > reports/train_all_time.json

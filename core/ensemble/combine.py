@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logit
 
 from core.models.calibration import Calibration
 
@@ -11,8 +12,7 @@ EPS = 1e-6
 
 def to_logit(p: np.ndarray) -> np.ndarray:
     """log(p / (1 − p)), clipped away from 0 and 1."""
-    p = np.clip(np.asarray(p, float), EPS, 1 - EPS)
-    return np.log(p / (1 - p))
+    return logit(np.clip(np.asarray(p, float), EPS, 1 - EPS))
 
 
 def combine(member_probs: np.ndarray, weights: np.ndarray, calibration: Calibration = Calibration()) -> np.ndarray:

@@ -10,14 +10,11 @@ from typing import Any
 
 import numpy as np
 
-EPS = 1e-6
-
+from core.ensemble.combine import to_logit
 
 def distance(p: np.ndarray, threshold: float) -> np.ndarray:
     """|logit(p) − logit(threshold)|: how far a probability sits from the decision boundary."""
-    lp = np.log(np.clip(p, EPS, 1 - EPS) / (1 - np.clip(p, EPS, 1 - EPS)))
-    t = float(np.clip(threshold, EPS, 1 - EPS))
-    return np.abs(lp - np.log(t / (1 - t)))
+    return np.abs(to_logit(p) - to_logit(np.array([threshold]))[0])
 
 
 def fit_margin(p: np.ndarray, threshold: float, budget: float = 0.15) -> float:

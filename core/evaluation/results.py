@@ -14,7 +14,7 @@ from typing import Callable
 import pandas as pd
 
 from core.evaluation.tables import (Reports, canny_ablation, load_cards, metrics_table, pointing_table,
-                                    region_table)
+                                    region_table, robustness_auc_grid, robustness_table)
 from core.models.registry import list_models
 from core.settings import reports_dir, weights_dir
 
@@ -131,8 +131,37 @@ def speed(data: Reports, shipped: set[str]) -> list[str]:
             f"{bench['threads']} threads, image {bench['image_px']}).", ""]
 
 
+def robustness(data: Reports, shipped: set[str]) -> list[str]:
+    """The robustness suite: the ensemble at each shift's middle level against the targets, every model's AUC."""
+    rb = data.get("robustness")
+    if not rb:
+        return []
+    middle = robustness_table(rb, "ensemble", "middle")
+    met = int(sum(str(v).startswith("yes") for v in middle.get("meets target", [])))
+    base = rb["unshifted"]["all"]["ensemble"]
+    lines = [f"## Robustness: how the X-ray arrives ({rb['split']} split; `make robustness`)", "",
+             f"`{rb['command']}` (seed {rb['seed']}, {rb['n_images']} images, out-of-scope check off, "
+             f"{rb['wall_time_s'] / 60:.0f} min){'' if rb.get('complete') else ' — **partial run**'}. "
+             f"Unshifted ensemble ROC-AUC {base['roc_auc']:.3f}. {_robustness_images(rb)} "
+             f"Each Δ compares the same images with and without the shift; ROC-AUC CIs: "
+             f"{rb['bootstrap_resamples']} bootstrap resamples (in the JSON).", "",
+             f"Ensemble at each shift's middle level; target: |Δ ROC-AUC| ≤ {rb['targets']['max_abs_delta']['roc_auc']}"
+             f" and |Δ| of sensitivity and specificity ≤ {rb['targets']['max_abs_delta']['sensitivity']} at both "
+             f"operating points. **{met} of {len(middle)} shifts meet it.**", "", markdown_table(middle), ""]
+    return lines + ["ROC-AUC (Δ from unshifted) of every model at every level:", "",
+                    markdown_table(robustness_auc_grid(rb)), ""]
+
+
+def _robustness_images(rb: dict) -> str:
+    sub = rb["subsets"].get("subset")
+    if sub is None:
+        return "Every level on every image."
+    return (f"Middle levels on all {rb['n_images']} images; mild and strong levels on a fixed stratified subset "
+            f"of {sub['n']} images ({sub['positives']} fractured; listed in the JSON).")
+
+
 SECTIONS: list[Section] = [header, test_split, val_split, operating_points, regions, ablation, pointing,
-                           rebuild_time, speed]
+                           robustness, rebuild_time, speed]
 
 
 def render(data: Reports, shipped: set[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from core.models.cards import read_card
 from core.training import trainer as train
@@ -42,3 +43,18 @@ def test_resume_continues_from_checkpoint(trained, mini_dataset):
     assert card.training.wall_time_s >= sum(r["seconds"] for r in card.training.log) > first.log[0]["seconds"]
     assert first.stopped_by.startswith("wall-clock budget")  # 1 of 2 epochs
     assert card.training.stopped_by == "schedule complete"  # the last epoch ran, however long it took
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ARCHS)
+def test_same_command_gives_bit_identical_weights(arch, mini_dataset, tmp_path, trained):
+    """Issue 18: seeds, deterministic kernels, thread count and data order are fixed."""
+    init = [] if arch == "custom_cnn" else ["--init", str(trained / "effnet_start.safetensors")]
+    digests = []
+    for leg in ("a", "b"):  # fresh run folder and cache each time: nothing is reused
+        argv = ["--model", arch, "--data", str(mini_dataset), "--epochs", "1", "--views", "1", "--batch", "8",
+                "--size", "64", "--out", str(tmp_path / leg), "--run-dir", str(tmp_path / leg / "run"),
+                "--reports", str(tmp_path / leg / "reports"), "--cache-dir", str(tmp_path / leg / "cache"), *init]
+        assert train.main(argv) == 0
+        digests.append(read_card(tmp_path / leg / f"{arch}.json").weights.sha256)
+    assert digests[0] == digests[1]

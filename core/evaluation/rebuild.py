@@ -1,0 +1,79 @@
+"""Does a rebuild from an empty cache reproduce the shipped models? `make rebuild-check`.
+
+`python -m core.evaluation.rebuild --rebuilt DIR` compares the cards in DIR (written by
+`scripts/train_all.sh` into a scratch folder) with the shipped cards in weights/: ensemble and
+member test ROC-AUC, sensitivity and specificity at each operating point, and whether the weights
+are bit-identical. Each check is appended to reports/rebuild_check.json with the machine it ran on.
+Tolerances (issue 18): 0.01 ROC-AUC, 0.05 sensitivity and specificity.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import platform
+from pathlib import Path
+from typing import Any
+
+from core.models.cards import OPERATING_POINTS, ModelCard, read_card
+from core.settings import reports_dir, weights_dir
+
+log = logging.getLogger(__name__)
+AUC_TOLERANCE, RATE_TOLERANCE = 0.01, 0.05
+
+
+def compare(shipped: ModelCard, rebuilt: ModelCard) -> dict[str, Any]:
+    """Test-split differences between two cards of one model, and whether they are within tolerance."""
+    diff = {"roc_auc": rebuilt.split("test")["roc_auc"] - shipped.split("test")["roc_auc"]}
+    for op in OPERATING_POINTS:
+        for rate in ("sensitivity", "specificity"):
+            diff[f"{rate}@{op}"] = rebuilt.point(op)[rate] - shipped.point(op)[rate]
+    within = abs(diff["roc_auc"]) <= AUC_TOLERANCE and all(
+        abs(v) <= RATE_TOLERANCE for k, v in diff.items() if k != "roc_auc")
+    same_bits = (shipped.weights is not None and rebuilt.weights is not None
+                 and shipped.weights.sha256 == rebuilt.weights.sha256)
+    return {"difference": {k: round(v, 4) for k, v in diff.items()}, "within_tolerance": within,
+            "bit_identical_weights": same_bits}
+
+
+def check(shipped_dir: Path, rebuilt_dir: Path) -> dict[str, Any]:
+    """Compare every card present in both folders (the ensemble included)."""
+    names = sorted(p.stem for p in rebuilt_dir.glob("*.json") if (shipped_dir / p.name).is_file()
+                   and p.stem != "scope")
+    if not names:
+        raise ValueError(f"no card in {rebuilt_dir} has a shipped counterpart in {shipped_dir}")
+    models = {n: compare(read_card(shipped_dir / f"{n}.json"), read_card(rebuilt_dir / f"{n}.json")) for n in names}
+    return {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": {"cpu": _cpu(), "python": platform.python_version()},
+            "tolerance": {"roc_auc": AUC_TOLERANCE, "rates": RATE_TOLERANCE}, "models": models,
+            "ensemble_within_tolerance": models.get("ensemble", {}).get("within_tolerance")}
+
+
+def _cpu() -> str:
+    from core.training.reproducibility import cpu_model
+
+    return cpu_model()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Compare, print and append the outcome to reports/rebuild_check.json."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rebuilt", type=Path, required=True, help="folder with the rebuilt cards")
+    p.add_argument("--shipped", type=Path, default=None, help="default weights/")
+    p.add_argument("--wall-min", type=float, help="the rebuild's wall time, to record")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    outcome = check(args.shipped or weights_dir(), args.rebuilt) | {"wall_time_min": args.wall_min}
+    out = reports_dir() / "rebuild_check.json"
+    history = json.loads(out.read_text()) if out.is_file() else {"runs": []}
+    history["runs"].append(outcome)
+    out.write_text(json.dumps(history, indent=2) + "\n")
+    for name, m in outcome["models"].items():
+        log.info("%-20s within tolerance: %s; bit-identical: %s; %s", name, m["within_tolerance"],
+                 m["bit_identical_weights"], m["difference"])
+    return 0 if outcome["ensemble_within_tolerance"] in (True, None) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
