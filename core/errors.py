@@ -40,3 +40,27 @@ class OutOfScopeError(InputError):
 
 class WeightsError(FractureDashError):
     """A weights file or model card is missing, damaged or does not match."""
+
+
+class ModalityError(InputError):
+    """A DICOM whose Modality is not a projection radiograph (CT, MR, US, ...); the message names it."""
+
+
+class PacsError(FractureDashError):
+    """Talking to the PACS failed; the message says why (and quotes the server when it answered)."""
+
+
+class PacsConfigError(PacsError):
+    """The PACS connection is not configured, or configured in an unsafe way."""
+
+
+class PacsUnreachableError(PacsError):
+    """The PACS did not answer (down, wrong address, timeout)."""
+
+
+class PacsAuthError(PacsError):
+    """The PACS refused the credentials (HTTP 401/403)."""
+
+
+class ResultBuildError(FractureDashError):
+    """The DICOM result (SR or secondary capture) cannot be built from this source instance's header."""

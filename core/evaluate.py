@@ -1,4 +1,7 @@
-"""`python -m core.evaluate`: Measure the shipped models on labelled images (kept at this name for scripts and users; see core.evaluation.live)."""
+"""`python -m core.evaluate`: measure the shipped models on labelled images.
+
+Kept at this name for scripts and users; the code is core.evaluation.live.
+"""
 from core.evaluation.live import main
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@
 | FRACTURE_PRETRAINED_DIR | ../shared/pretrained |
 | FRACTURE_CACHE_DIR | .cache/activations |
 | FRACTURE_AUDIT_LOG | unset (no audit log) |
+| FRACTURE_PACS_URL | unset: the PACS's DICOMweb root, e.g. https://pacs.example/dicom-web |
+| FRACTURE_PACS_USER, FRACTURE_PACS_PASSWORD | unset (HTTP basic authentication) |
+| FRACTURE_PACS_CONFIG | ~/.config/fracture-dash/pacs.toml when it exists (url, user, password) |
 """
 from __future__ import annotations
 
@@ -69,3 +72,20 @@ def audit_log() -> Path | None:
 def explorer_dir() -> Path:
     """What the dataset explorer shows: FRACATLAS_DIR when set, else the bundled sample."""
     return _env_path("FRACATLAS_DIR", SAMPLE_DIR)
+
+
+PACS_ENV = {"url": "FRACTURE_PACS_URL", "user": "FRACTURE_PACS_USER", "password": "FRACTURE_PACS_PASSWORD"}
+
+
+def pacs_config_file() -> Path | None:
+    """The PACS config file (TOML or JSON: url, user, password), or None when there is none."""
+    value = os.environ.get("FRACTURE_PACS_CONFIG")
+    if value:
+        return Path(value).expanduser()
+    default = Path.home() / ".config" / "fracture-dash" / "pacs.toml"
+    return default if default.is_file() else None
+
+
+def pacs_env() -> dict[str, str]:
+    """PACS settings given in the environment (only those set): url, user, password."""
+    return {key: os.environ[var] for key, var in PACS_ENV.items() if os.environ.get(var)}

@@ -14,5 +14,6 @@ pages = [
     st.Page(HERE / "views" / "diagnose.py", title="Diagnose", icon=":material/radiology:", default=True),
     st.Page(HERE / "views" / "compare.py", title="Model comparison", icon=":material/bar_chart:"),
     st.Page(HERE / "views" / "explore.py", title="Dataset explorer", icon=":material/photo_library:"),
+    st.Page(HERE / "views" / "pacs.py", title="PACS", icon=":material/dns:"),
 ]
 st.navigation(pages).run()

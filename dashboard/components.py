@@ -6,10 +6,11 @@ import html
 import pandas as pd
 import streamlit as st
 
+from core.data.dicom_header import header_summary
 from core.serving import wording
 from core.serving.predictor import HEATMAP_METHODS, Predictor
-from core.serving.verdict import Result
 from core.serving.report import model_versions, pdf_report, worklist_csv
+from core.serving.verdict import Result
 from dashboard.common import OP_LABELS
 
 COLOURS = {"fractured": "#8b1e1e", "clear": "#1d5e3a", "error": "#6b5a12"}
@@ -27,6 +28,9 @@ def verdict_banner(result: Result, summary: dict) -> None:
               f"of {result.threshold:.0%} for the <b>{OP_LABELS[result.operating_point].lower()}</b> setting · "
               f"models agreeing: {result.agreement:.0%}")
     _banner(COLOURS["fractured" if result.fractured else "clear"], title, detail)
+    header = header_summary(result.image)
+    if header:
+        st.caption(header)
     for caution in result.warnings:
         st.warning(caution, icon=":material/warning:")
     if result.uncertain:

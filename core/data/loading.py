@@ -4,14 +4,16 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core.data.dicom_header import body_part_warning, check_modality
 from core.errors import (
     CorruptImageError,
     DicomError,
@@ -189,10 +191,12 @@ def _load_dicom(data: bytes) -> tuple[np.ndarray, dict[str, Any]]:
         raise DicomError("This DICOM file is damaged and cannot be read.") from exc
     if "PixelData" not in ds:
         raise DicomError("This DICOM has no pixel data (it may be a report or a structured document).")
+    check_modality(str(ds.get("Modality", "")))
     arr = _dicom_pixels(ds)
     meta = {"format": "DICOM", "mode": str(ds.get("PhotometricInterpretation", "")),
             "colour": False, "chroma": 0.0, "modality": str(ds.get("Modality", "")),
-            "body_part": str(ds.get("BodyPartExamined", ""))}
+            "body_part": str(ds.get("BodyPartExamined", "")), "view_position": str(ds.get("ViewPosition", ""))}
+    meta["warnings"] = [w for w in [body_part_warning(meta["body_part"])] if w]
     return arr, meta
 
 
@@ -220,7 +224,8 @@ def _dicom_pixels(ds: Any) -> np.ndarray:
         syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         label = getattr(syntax, "name", str(syntax))
         raise DicomError(
-            f"This DICOM is compressed as '{label}', which the installed decoders cannot read.") from exc
+            f"This DICOM's pixel data (compressed as '{label}') cannot be decoded: it is damaged, "
+            "or no installed decoder reads this compression.") from exc
     if int(ds.get("NumberOfFrames", 1) or 1) > 1:
         raise UnsupportedImageError("This DICOM holds several frames; please upload a single radiograph.")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))

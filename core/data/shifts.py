@@ -9,15 +9,16 @@ are seeded per (seed, shift, level, image) by `shift_rng`, so every measurement 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cv2
 import numpy as np
 
 Level = float | int | str
 ShiftFn = Callable[[np.ndarray, Level, np.random.Generator], np.ndarray]
-WORDS = "L R AP PA LAT OBL WRIST HAND KNEE ANKLE HIP SHOULDER 2026 ID DOB ER PORTABLE STANDING".split()
+WORDS = ["L", "R", "AP", "PA", "LAT", "OBL", "WRIST", "HAND", "KNEE", "ANKLE", "HIP", "SHOULDER",
+         "2026", "ID", "DOB", "ER", "PORTABLE", "STANDING"]
 
 
 @dataclass(frozen=True)
