@@ -7,9 +7,9 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import WeightsError
+from core.evaluation.tables import Reports, load_cards
 from core.serving import wording
 from core.serving.predictor import Predictor
-from core.evaluation.tables import Reports, load_cards
 from core.settings import reports_dir, weights_dir
 
 OP_LABELS = wording.OP_LABELS

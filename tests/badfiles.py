@@ -5,7 +5,7 @@ import io
 import struct
 import zipfile
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -68,9 +68,8 @@ def dicom(gray: np.ndarray, monochrome1: bool = False, pixels: bool = True,
 
 def compressed_dicom(gray: np.ndarray) -> bytes:
     """A DICOM that claims JPEG 2000 with encapsulated garbage: no installed decoder reads it."""
-    from pydicom.encaps import encapsulate
-
     import pydicom
+    from pydicom.encaps import encapsulate
     ds = pydicom.dcmread(io.BytesIO(dicom(gray)))
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.90"
     ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(200)])

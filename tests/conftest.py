@@ -1,7 +1,6 @@
 """Shared fixtures: the bundled real sample, broken files, and tiny trained models."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 

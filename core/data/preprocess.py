@@ -38,7 +38,7 @@ class PreprocessConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PreprocessConfig":
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessConfig:
         """Rebuild from a model card entry."""
         data = dict(data)
         for key in ("mean", "std"):
@@ -46,7 +46,7 @@ class PreprocessConfig:
                 data[key] = tuple(float(v) for v in data[key])
         return cls(**data)
 
-    def with_(self, **changes: Any) -> "PreprocessConfig":
+    def with_(self, **changes: Any) -> PreprocessConfig:
         """A copy with some fields changed."""
         return replace(self, **changes)
 

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.ensemble.combine import ENSEMBLE_CARD, EPS, combine, to_logit
+from core.ensemble.uncertainty import fit_margin, flags, measure
 from core.models.calibration import nll
+from core.models.cards import ModelCard, read_card, write_card
 from core.settings import cards_dir, data_dir, predictions_dir, weights_dir
 from core.training.calibrate import calibrate_and_measure, write_predictions
-from core.ensemble.uncertainty import fit_margin, flags, measure
-from core.models.cards import ModelCard, read_card, write_card
-from core.ensemble.combine import ENSEMBLE_CARD, EPS, combine, to_logit
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.models.calibration import nll
 from core.ensemble.combine import combine, to_logit
 from core.evaluation.metrics import roc_auc
+from core.models.calibration import nll
 from core.models.cards import ModelCard, read_card
 from core.settings import MAX_WEIGHT_FILE_BYTES, MAX_WEIGHTS_DIR_BYTES, cards_dir, predictions_dir, reports_dir
 

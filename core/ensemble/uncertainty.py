@@ -12,6 +12,7 @@ import numpy as np
 
 from core.ensemble.combine import to_logit
 
+
 def distance(p: np.ndarray, threshold: float) -> np.ndarray:
     """|logit(p) − logit(threshold)|: how far a probability sits from the decision boundary."""
     return np.abs(to_logit(p) - to_logit(np.array([threshold]))[0])

@@ -13,16 +13,16 @@ import json
 import logging
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from core.data.loading import load_image
-from core.serving.predictor import Member, Predictor
-from core.models.registry import create_model, get_spec
 from core.models.cards import read_card
+from core.models.registry import create_model, get_spec
+from core.serving.predictor import Member, Predictor
 from core.settings import SAMPLE_DIR, reports_dir, weights_dir
 
 log = logging.getLogger(__name__)

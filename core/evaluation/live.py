@@ -17,9 +17,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.data.fracatlas import read_labels
+from core.data.loading import load_image
 from core.ensemble.combine import combine, to_logit
 from core.evaluation.summary import summarize
-from core.data.loading import load_image
 from core.serving.predictor import Predictor
 
 log = logging.getLogger(__name__)

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.settings import data_dir, reports_dir, weights_dir
 from core.data.fracatlas import read_boxes, read_labels
-from core.models.explain import CAM_METHODS, peak
 from core.data.loading import load_image
+from core.models.explain import CAM_METHODS, peak
 from core.serving.predictor import Predictor
+from core.settings import data_dir, reports_dir, weights_dir
 
 log = logging.getLogger(__name__)
 Box = tuple[float, float, float, float]

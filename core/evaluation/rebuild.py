@@ -44,7 +44,7 @@ def check(shipped_dir: Path, rebuilt_dir: Path) -> dict[str, Any]:
     if not names:
         raise ValueError(f"no card in {rebuilt_dir} has a shipped counterpart in {shipped_dir}")
     models = {n: compare(read_card(shipped_dir / f"{n}.json"), read_card(rebuilt_dir / f"{n}.json")) for n in names}
-    return {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    return {"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": {"cpu": _cpu(), "python": platform.python_version()},
             "tolerance": {"roc_auc": AUC_TOLERANCE, "rates": RATE_TOLERANCE}, "models": models,
             "ensemble_within_tolerance": models.get("ensemble", {}).get("within_tolerance")}

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
-from core.evaluation.tables import (Reports, canny_ablation, load_cards, metrics_table, pointing_table,
-                                    region_table, robustness_auc_grid, robustness_table)
+from core.evaluation.tables import (
+    Reports,
+    canny_ablation,
+    load_cards,
+    metrics_table,
+    pointing_table,
+    region_table,
+    robustness_auc_grid,
+    robustness_table,
+)
 from core.models.registry import list_models
 from core.settings import reports_dir, weights_dir
 
@@ -147,7 +155,8 @@ def robustness(data: Reports, shipped: set[str]) -> list[str]:
              f"{rb['bootstrap_resamples']} bootstrap resamples (in the JSON).", "",
              f"Ensemble at each shift's middle level; target: |Δ ROC-AUC| ≤ {rb['targets']['max_abs_delta']['roc_auc']}"
              f" and |Δ| of sensitivity and specificity ≤ {rb['targets']['max_abs_delta']['sensitivity']} at both "
-             f"operating points. **{met} of {len(middle)} shifts meet it.**", "", markdown_table(middle), ""]
+             f"operating points. **{met} of {len(middle)} {'' if rb.get('complete') else 'measured '}shifts meet it.**",
+             "", markdown_table(middle), ""]
     return lines + ["ROC-AUC (Δ from unshifted) of every model at every level:", "",
                     markdown_table(robustness_auc_grid(rb)), ""]
 

@@ -6,9 +6,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.data.fracatlas import REGIONS
 from core.evaluation import metrics as M
 from core.models.calibration import Calibration
-from core.data.fracatlas import REGIONS
 
 
 def auc_with_ci(y: np.ndarray, s: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:

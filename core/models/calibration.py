@@ -53,12 +53,12 @@ class Calibration:
         return {"temperature": self.temperature, "bias": self.bias, "method": "platt (temperature + bias)"}
 
     @classmethod
-    def from_dict(cls, c: dict[str, Any]) -> "Calibration":
+    def from_dict(cls, c: dict[str, Any]) -> Calibration:
         """Read the `calibration` entry of a model card."""
         return cls(float(c["temperature"]), float(c.get("bias", 0.0)))
 
     @classmethod
-    def fit(cls, y: np.ndarray, logits: np.ndarray) -> "Calibration":
+    def fit(cls, y: np.ndarray, logits: np.ndarray) -> Calibration:
         """Maximum-likelihood temperature and bias on (val) labels and logits."""
         from scipy.optimize import minimize
 

@@ -110,7 +110,7 @@ class ModelCard:
         """Confusion counts and rates of one operating point on one split."""
         return self.split(split)["operating_points"][op]
 
-    def with_(self, **changes: Any) -> "ModelCard":
+    def with_(self, **changes: Any) -> ModelCard:
         """A copy with some fields changed."""
         return replace(self, **changes)
 

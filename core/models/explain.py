@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -10,8 +10,8 @@ import torch
 from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-from core.models.networks import FractureNet
 from core.data.preprocess import PreprocessConfig, preprocess, unletterbox
+from core.models.networks import FractureNet
 
 FRACTURED = 1
 CAM_METHODS: dict[str, Callable] = {"Grad-CAM": GradCAM, "Grad-CAM++": GradCAMPlusPlus, "EigenCAM": EigenCAM}

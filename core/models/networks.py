@@ -91,7 +91,8 @@ def timm_mobile(arch: str, init: Path | None, pretrained: bool, **kwargs: object
 
 def resnet50(init: Path | None, pretrained: bool) -> FractureNet:
     """torchvision ResNet50 split after layer2."""
-    from torchvision.models import ResNet50_Weights, resnet50 as tv_resnet50
+    from torchvision.models import ResNet50_Weights
+    from torchvision.models import resnet50 as tv_resnet50
 
     net = tv_resnet50(weights=ResNet50_Weights.DEFAULT if pretrained else None)
     if init is not None:
@@ -102,7 +103,8 @@ def resnet50(init: Path | None, pretrained: bool) -> FractureNet:
 
 def inception_v3(init: Path | None, pretrained: bool) -> FractureNet:
     """torchvision InceptionV3 (no aux head) split after Mixed_6e (only Mixed_7a–7c train)."""
-    from torchvision.models import Inception_V3_Weights, inception_v3 as tv_inception
+    from torchvision.models import Inception_V3_Weights
+    from torchvision.models import inception_v3 as tv_inception
 
     if pretrained:
         net = tv_inception(weights=Inception_V3_Weights.DEFAULT)
@@ -121,7 +123,8 @@ def inception_v3(init: Path | None, pretrained: bool) -> FractureNet:
 
 def vgg16(init: Path | None, pretrained: bool) -> FractureNet:
     """torchvision VGG16 convolutions split after block 4 (only block 5 trains); GAP head, no fc6–fc8."""
-    from torchvision.models import VGG16_Weights, vgg16 as tv_vgg16
+    from torchvision.models import VGG16_Weights
+    from torchvision.models import vgg16 as tv_vgg16
 
     features = tv_vgg16(weights=VGG16_Weights.DEFAULT if pretrained else None).features
     if init is not None:

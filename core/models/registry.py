@@ -1,17 +1,17 @@
 """One registry: model name → factory, input size, normalisation, CAM layer, starting weights."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 from torch import nn
 
+from core.data.preprocess import PreprocessConfig
 from core.models import networks as models
 from core.models.networks import FractureNet
 from core.settings import pretrained_dir
-from core.data.preprocess import PreprocessConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

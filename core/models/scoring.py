@@ -1,14 +1,14 @@
 """Score images with one model: the single path shared by training, evaluation and the app."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
 from core.data.augment import hflip
-from core.models.networks import FractureNet
 from core.data.preprocess import PreprocessConfig, preprocess
+from core.models.networks import FractureNet
 
 ProgressFn = Callable[[int, int], None]
 

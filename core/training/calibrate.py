@@ -75,7 +75,7 @@ def calibrate_and_measure(y: dict[str, np.ndarray], logits: dict[str, np.ndarray
     return Fitted(calibration, thresholds, metrics, spread)
 
 
-def finalize(run: "Run", scores: dict[str, np.ndarray], state: TrainState, seconds: float,
+def finalize(run: Run, scores: dict[str, np.ndarray], state: TrainState, seconds: float,
              environment: dict[str, Any]) -> ModelCard:
     """Fit calibration and thresholds on val, summarise val and test, save weights, card, CSVs."""
     tc, splits = run.tc, run.splits

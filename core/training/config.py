@@ -66,12 +66,12 @@ class TrainConfig:
         skip = {"data", "out", "run_dir", "reports", "cache_dir", "command", "resume"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
-    def with_(self, **changes: Any) -> "TrainConfig":
+    def with_(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
     @classmethod
-    def from_argv(cls, argv: list[str]) -> "TrainConfig":
+    def from_argv(cls, argv: list[str]) -> TrainConfig:
         """Parse `python -m core.train` arguments."""
         ns = parser().parse_args(argv)
         values = {k.replace("-", "_"): v for k, v in vars(ns).items() if v is not None}
@@ -117,6 +117,6 @@ class TrainState:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainState":
+    def from_dict(cls, d: dict[str, Any]) -> TrainState:
         """From a checkpoint file."""
         return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})

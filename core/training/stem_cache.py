@@ -4,16 +4,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from core.data.augment import AugmentConfig, augment, hflip
-from core.models.networks import FractureNet
 from core.data.preprocess import PreprocessConfig, preprocess
+from core.models.networks import FractureNet
 
 log = logging.getLogger(__name__)
 

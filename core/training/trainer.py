@@ -10,9 +10,9 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -207,7 +207,7 @@ def prepare(tc: TrainConfig) -> Run:
     return Run(tc, net, pcfg, start, splits, arrays, src, opt, sched, loss_fn)
 
 
-def train(tc: TrainConfig) -> "ModelCard":  # noqa: F821 (the card type lives in core.models.cards)
+def train(tc: TrainConfig) -> ModelCard:  # noqa: F821 (the card type lives in core.models.cards)
     """Train, checkpoint every epoch, then calibrate on val and write weights, card and predictions."""
     tc.run_dir.mkdir(parents=True, exist_ok=True)
     environment = make_deterministic(tc.seed, tc.threads)

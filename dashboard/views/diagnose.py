@@ -5,9 +5,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.common import OP_LABELS, digest, get_predictor, notice
 from core.serving import wording
 from core.serving.report import audit, model_versions
+from dashboard.common import OP_LABELS, digest, get_predictor, notice
 from dashboard.components import downloads, heatmap_gallery, members_table, verdict_banner, worklist
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "sample" / "images"
@@ -77,7 +77,8 @@ if result.out_of_scope and st.button("Analyse anyway: I confirm this is a radiog
 if result.error:
     st.stop()
 if result.scope_overridden:
-    st.info(wording.OVERRIDE_CAUTION, icon=":material/warning:")
+    said = f" The gate said: {result.scope_reason}." if result.scope_reason else ""
+    st.info(wording.OVERRIDE_CAUTION + said, icon=":material/warning:")
 if image.meta.get("colour"):
     st.warning("This image has colour in it: radiographs are grayscale. Check it is an X-ray.")
 

@@ -1,8 +1,6 @@
 """Dataset explorer: what the models were trained and tested on."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import plotly.express as px
 import streamlit as st

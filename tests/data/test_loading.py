@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from core.data import loading
-from core.errors import ImageTooLargeError, InputError
 from core.data.loading import load_image, scale_to_uint8
+from core.errors import ImageTooLargeError, InputError
 from tests.badfiles import CASES, png
 
 VALID_SAME_PIXELS = {"png_16bit", "exif_rotated", "dicom_monochrome1", "dicom_monochrome2",

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.training.stem_cache import cache_key, view_of
 from core.data.augment import augment
 from core.data.fracatlas import draw_boxes, read_boxes
 from core.data.preprocess import PreprocessConfig, letterbox, model_view, pad_square, preprocess, unletterbox
+from core.training.stem_cache import cache_key, view_of
 
 
 @pytest.mark.parametrize("canny", ["none", "blend", "stack"])

@@ -4,8 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.training.operating_points import (choose_thresholds, rates, rule_stability, single_thresholds,
-                                            threshold_uncertainty, wilson)
+from core.training.operating_points import (
+    choose_thresholds,
+    rates,
+    rule_stability,
+    single_thresholds,
+    threshold_uncertainty,
+    wilson,
+)
 
 
 @pytest.fixture(scope="module")
