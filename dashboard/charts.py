@@ -1,6 +1,7 @@
 """Plotly charts of the comparison page, drawn from model cards only."""
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
 
 
@@ -31,3 +32,23 @@ def reliability(all_cards: dict[str, dict], split: str) -> go.Figure:
     fig.update_layout(xaxis_title="Predicted probability", yaxis_title="Observed fracture rate", height=480,
                       legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def robustness_heatmap(deltas: pd.DataFrame, limits: dict[str, float]) -> go.Figure:
+    """Change from unshifted per shift (rows, worst first) and measure: red = worse, blue = better.
+
+    A cell's text is starred when the change is larger than its target (`limits`: ROC-AUC, rates)."""
+    worst = deltas.apply(lambda row: max(abs(v) / _limit(c, limits) for c, v in row.items()), axis=1)
+    df = deltas.loc[worst.sort_values(ascending=False).index]
+    text = [[f"{v:+.2f}{' *' if abs(v) > _limit(c, limits) else ''}" for c, v in row.items()]
+            for _, row in df.iterrows()]
+    fig = go.Figure(go.Heatmap(z=df.to_numpy(), x=list(df.columns), y=list(df.index), text=text,
+                               texttemplate="%{text}", zmid=0, zmin=-0.3, zmax=0.3, colorscale="RdBu",
+                               colorbar={"title": "change"}, hovertemplate="%{y}<br>%{x}: %{z:+.3f}<extra></extra>"))
+    fig.update_layout(height=160 + 28 * len(df), margin={"t": 30, "l": 10}, yaxis={"autorange": "reversed"},
+                      xaxis={"side": "top"})
+    return fig
+
+
+def _limit(column: str, limits: dict[str, float]) -> float:
+    return limits["roc_auc"] if column == "ROC-AUC" else limits["sensitivity"]

@@ -169,8 +169,53 @@ def _robustness_images(rb: dict) -> str:
             f"of {sub['n']} images ({sub['positives']} fractured; listed in the JSON).")
 
 
+def scope_gate(data: Reports, shipped: set[str]) -> list[str]:
+    """The out-of-scope gate: test radiographs refused under every shift level, held-out families refused."""
+    sc = data.get("scope")
+    if not sc or "heldout_negatives" not in sc:
+        return []
+    groups = sc["test_radiographs"]["groups"]
+    lat = sc["latency_ms"]
+    lines = ["## Out-of-scope gate (`make scope`)", "",
+             f"`{sc['command']}`: frozen ImageNet EfficientNet-Lite0 features ({sc['features']}), {sc['size']} px, "
+             f"softmax head {sc['head']}; threshold {sc['threshold']:.3g} on P(radiograph), chosen on "
+             f"{sc['val_xrays']} val radiographs so that at most {sc['target_val_refusal_per_group']:.1%} of each "
+             f"shift level is refused. Test: {sc['test_xrays']} radiographs; plain refused "
+             f"{_rate(groups['plain'])}, two random shifts in a row {_rate(groups['two random shifts'])}. "
+             f"Gate latency {lat['median']:.0f} ms (median of {lat['runs']}; by threads {lat['by_threads']}). "
+             f"Bundled samples refused: {len(sc['bundled_samples']['refused'])} of {sc['bundled_samples']['n']}.", "",
+             "Test radiographs refused under each shift level (Wilson 95% CIs in `reports/scope.json`):", "",
+             markdown_table(_shift_grid(groups)), "",
+             "Held-out negatives (sources never seen while fitting) refused, with Wilson 95% CIs over images:", "",
+             markdown_table(_family_table(sc["heldout_negatives"])), ""]
+    return lines
+
+
+def _rate(r: dict) -> str:
+    return f"{r['rate']:.1%} ({r['k']}/{r['n']})"
+
+
+def _shift_grid(groups: dict) -> pd.DataFrame:
+    """Shift × (mild, middle, strong) refusal rates from 'name:level' groups."""
+    rows: dict[str, list[str]] = {}
+    for g, r in groups.items():
+        if ":" in g:
+            name, level = g.split(":", 1)
+            rows.setdefault(name, []).append(f"{level}: {r['rate']:.1%}")
+    return pd.DataFrame([{"shift": n, **{f"level {i + 1}": v for i, v in enumerate(vals)}} for n, vals in rows.items()])
+
+
+def _family_table(families: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"family": f, "refused [95% CI]": _ci(v["refused"]["rate"], v["refused"]["ci95"]),
+                          "by the learned part": f"{v['refused_by_learned_part']['rate']:.3f}",
+                          "refusals naming the family": f"{v['refusals_naming_the_family']['rate']:.3f}",
+                          "n": v["refused"]["n"],
+                          "sources": "; ".join(f"{s} {r['rate']:.2f}" for s, r in v["sources"].items())}
+                         for f, v in families.items()])
+
+
 SECTIONS: list[Section] = [header, test_split, val_split, operating_points, regions, ablation, pointing,
-                           robustness, rebuild_time, speed]
+                           robustness, scope_gate, rebuild_time, speed]
 
 
 def render(data: Reports, shipped: set[str]) -> str:

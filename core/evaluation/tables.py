@@ -11,7 +11,6 @@ import pandas as pd
 from core.models.cards import ModelCard, TrainingRecord, read_card
 from core.settings import reports_dir
 
-
 JSON_REPORTS = ("bench", "pointing", "train_all_time", "robustness", "scope", "pacs_throughput",
                 "operating_point_stability", "rebuild_check")
 
@@ -112,3 +111,59 @@ def canny_ablation(cards: dict[str, ModelCard]) -> pd.DataFrame:
         return df
     both = df.groupby("architecture")["canny"].nunique()
     return df[df["architecture"].isin(both[both > 1].index)].sort_values(["architecture", "canny"])
+
+
+ROBUSTNESS_RATES = {"high_sensitivity": "HS", "balanced": "bal"}
+SEVERITY_ORDER = ("mild", "middle", "strong")
+
+
+def _fmt_pair(ci: list[float]) -> str:
+    lo, hi = ci
+    return "—" if lo != lo or hi != hi else f"[{lo:.3f}, {hi:.3f}]"
+
+
+def robustness_rows(report: dict, model: str = "ensemble", severity: str = "middle") -> list[dict]:
+    """The robustness report's entries of one severity, each as (entry, that model's figures)."""
+    out = [(e, e["models"][model]) for e in report["shifts"] if e["severity"] == severity and model in e["models"]]
+    return [{"entry": e, "figures": m} for e, m in out]
+
+
+def robustness_table(report: dict, model: str = "ensemble", severity: str = "middle") -> pd.DataFrame:
+    """One row per shift at one severity: ROC-AUC, sensitivity and specificity at both points, and Δ."""
+    rows = []
+    for r in robustness_rows(report, model, severity):
+        e, m = r["entry"], r["figures"]
+        row = {"shift": e["shift"], "level": str(e["level"]), "images": e["n"],
+               "ROC-AUC": round(m["roc_auc"], 3), "95% CI": _fmt_pair(m["roc_auc_ci"]),
+               "Δ AUC": round(m["delta"]["roc_auc"], 3)}
+        for op, short in ROBUSTNESS_RATES.items():
+            for k in ("sensitivity", "specificity"):
+                row[f"{k[:4]}@{short}"] = round(m["operating_points"][op][k], 3)
+                row[f"Δ {k[:4]}@{short}"] = round(m["delta"][op][k], 3)
+        if "meets_target" in e and model == "ensemble":
+            row["meets target"] = "yes" if e["meets_target"] else "no: " + ", ".join(e["misses"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def robustness_deltas(report: dict, model: str = "ensemble", severity: str = "middle") -> pd.DataFrame:
+    """Change from unshifted per shift (rows, described in words) and measure (columns), for a chart."""
+    rows = {}
+    for r in robustness_rows(report, model, severity):
+        e, d = r["entry"], r["figures"]["delta"]
+        rates = {f"{k} ({short})": d[op][k] for op, short in ROBUSTNESS_RATES.items()
+                 for k in ("sensitivity", "specificity")}
+        rows[e["label"]] = {"ROC-AUC": d["roc_auc"]} | rates
+    return pd.DataFrame(rows).T
+
+
+def robustness_auc_grid(report: dict) -> pd.DataFrame:
+    """ROC-AUC (and Δ) of every model at every shift and level, one row per (shift, level)."""
+    order = {name: i for i, name in enumerate(dict.fromkeys(e["shift"] for e in report["shifts"]))}
+    entries = sorted(report["shifts"], key=lambda e: (order[e["shift"]], SEVERITY_ORDER.index(e["severity"])))
+    rows = []
+    for e in entries:
+        row = {"shift": e["shift"], "level": str(e["level"]), "severity": e["severity"], "images": e["n"]}
+        aucs = {name: f"{m['roc_auc']:.3f} ({m['delta']['roc_auc']:+.3f})" for name, m in e["models"].items()}
+        rows.append(row | aucs)
+    return pd.DataFrame(rows)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.data.dicom_header import header_summary
 from core.data.loading import LoadedImage, load_image
 from core.data.preprocess import PreprocessConfig, model_view
 from core.ensemble.combine import ENSEMBLE_CARD, agreement, combine
@@ -85,8 +86,10 @@ class Predictor:
 
     @staticmethod
     def _scope(path: Path) -> ScopeModel | None:
-        """The out-of-scope check, if shipped; a damaged file is a WeightsError, not a crash later."""
+        """The out-of-scope gate, if shipped; a damaged file is a WeightsError, not a crash later."""
         if not path.is_file():
+            log.warning("no out-of-scope gate (%s is missing): every image will be analysed; "
+                        "run `make scope` to fit one", path)
             return None
         try:
             return ScopeModel.load(path)
@@ -198,10 +201,11 @@ class Predictor:
             return Result(label, error=str(exc)), None
         scope = self.scope.check(image) if self.scope is not None else None
         if scope is not None and not scope.in_scope and not override_scope:
-            return Result(label, error=wording.out_of_scope(scope.reason),
-                          out_of_scope=True, image=dict(image.meta)), image
+            return Result(label, error=wording.out_of_scope(scope.reason), out_of_scope=True,
+                          scope_reason=scope.reason, image=dict(image.meta)), image
         result = self.predict_image(image, operating_point)
         result.scope_overridden = scope is not None and not scope.in_scope
+        result.scope_reason = scope.reason if result.scope_overridden else None
         return result, image
 
     def predict_source(self, source: str | Path | bytes, name: str | None = None,
@@ -256,7 +260,8 @@ def _text(r: Result) -> str:
     parts = ", ".join(f"{m.name} {m.probability:.2f}" for m in r.members)
     note = f" [{wording.OVERRIDDEN}]" if r.scope_overridden else ""
     op = wording.op_label(r.operating_point).lower()
-    cautions = "".join(f"\n  WARNING: {w}" for w in r.warnings)
+    header = header_summary(r.image)
+    cautions = (f"\n  {header}" if header else "") + "".join(f"\n  WARNING: {w}" for w in r.warnings)
     return (f"{r.file}: {label}{note} (p={r.probability:.3f}, {op} threshold {r.threshold:.3f}, "
             f"by {r.decided_by}; agreement {r.agreement:.0%}) [{parts}]{cautions}")
 

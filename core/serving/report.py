@@ -16,7 +16,6 @@ from core.serving.verdict import Result
 from core.settings import audit_log
 
 
-
 def _latin1(text: str) -> str:
     """The core PDF fonts speak Latin-1 only: replace what they cannot print."""
     table = {"—": "-", "–": "-", "≥": ">=", "≤": "<=", "·": "-", "×": "x", "…": "...", "✓": "yes", "✗": "no"}
@@ -30,7 +29,7 @@ def worklist_csv(results: list[Result]) -> bytes:
         row = {"file": r.file, "error": r.error or "", "verdict": "" if r.error else wording.WORKLIST[bool(r.fractured)],
                "probability": r.probability, "operating_point": r.operating_point, "threshold": r.threshold,
                "uncertain": r.uncertain, "decided_by": r.decided_by, "out_of_scope": r.out_of_scope,
-               "scope_overridden": r.scope_overridden}
+               "scope_overridden": r.scope_overridden, "scope_reason": r.scope_reason or ""}
         row.update({f"p_{m.name}": round(m.probability, 4) for m in r.members})
         rows.append(row)
     return pd.DataFrame(rows).to_csv(index=False).encode()
@@ -53,7 +52,7 @@ def pdf_report(result: Result, gray: np.ndarray, overlays: dict[str, np.ndarray]
     pdf.set_font("Helvetica", "B", 16)
     pdf.cell(0, 9, "Fracture X-ray decision support - report", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 9)
-    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     pdf.cell(0, 5, _latin1(f"File: {result.file}   sha256: {image_sha256[:16]}...   {when}"),
              new_x="LMARGIN", new_y="NEXT")
     _verdict_block(pdf, result, summary)
@@ -77,6 +76,13 @@ def _verdict_block(pdf: Any, r: Result, s: dict) -> None:
         title += f"  [{wording.OVERRIDDEN}]"
     pdf.cell(0, 9, _latin1(title), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
+    if r.scope_overridden:
+        why = r.scope_reason or "no reason given"
+        pdf.multi_cell(0, 5, _latin1(f"The out-of-scope gate refused this image ({why}); the user confirmed "
+                                     "it is a radiograph and asked for the analysis."),
+                       new_x="LMARGIN", new_y="NEXT")
+    for caution in r.warnings:
+        pdf.multi_cell(0, 5, _latin1(f"Caution: {caution}"), new_x="LMARGIN", new_y="NEXT")
     pdf.multi_cell(0, 5, _latin1(
         f"Probability of fracture {r.probability:.1%} ({r.decided_by}); operating point "
         f"{wording.op_label(r.operating_point).lower()}, threshold {r.threshold:.3f}. "
@@ -114,7 +120,7 @@ def audit(result: Result, image_bytes: bytes, versions: list[dict[str, str]],
     target = path or audit_log()
     if not target:
         return None
-    entry = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    entry = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
              "image_sha256": hashlib.sha256(image_bytes).hexdigest(),
              "models": [{"name": v["name"], "sha256": v["sha256"]} for v in versions],
              "output": {k: v for k, v in result.to_dict().items() if k != "image"}}

@@ -31,6 +31,7 @@ class Result:
     uncertain: bool | None = None
     out_of_scope: bool = False
     scope_overridden: bool = False
+    scope_reason: str | None = None
     members: list[MemberResult] = field(default_factory=list)
     image: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)

@@ -8,6 +8,7 @@ import streamlit as st
 from core.evaluation.tables import agreement_matrix, canny_ablation, metrics_table, pointing_table, region_table
 from dashboard.charts import curves, reliability
 from dashboard.common import OP_LABELS, cards, notice
+from dashboard.robustness import robustness_section
 
 st.title("Model comparison")
 notice()
@@ -76,6 +77,7 @@ if pointing:
                "heat-map maximum falls inside a radiologist's box (grown by "
                f"{pointing['tolerance']:.0%} of the longer side); 'random point' is the chance rate. "
                "`make pointing`.")
+robustness_section(data.get("robustness"))
 bench = data.get("bench")
 if bench:
     st.subheader("Size and CPU speed")

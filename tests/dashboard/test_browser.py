@@ -31,7 +31,9 @@ def _need_browser() -> None:
 def server(trained):
     """The app on localhost; the shipped weights if there are any, else the tiny test models."""
     _need_browser()
-    shipped = list((ROOT / "weights").glob("*.safetensors"))
+    from core.models.weights import find_cards
+
+    shipped = find_cards(ROOT / "weights")  # the classifiers (the out-of-scope gate has weights too)
     proc, url = start_server({} if shipped else {"FRACTURE_WEIGHTS_DIR": str(trained / "weights")})
     yield url, len(shipped) or 2
     proc.terminate()

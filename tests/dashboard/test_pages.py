@@ -75,6 +75,7 @@ def test_compare_page(app):
     table = at.dataframe[0].value
     assert {"custom_cnn", "efficientnet_lite0", "ensemble"} <= set(table["model"])
     assert len(at.get("plotly_chart")) >= 5
+    assert any("make robustness` writes" in i.value for i in at.info)  # not measured in this reports folder
 
 
 def test_compare_page_filters_models(app):
@@ -86,6 +87,29 @@ def test_compare_page_filters_models(app):
     at.multiselect[0].set_value([]).run()
     assert not at.exception
     assert any("Choose at least one model" in i.value for i in at.info)
+
+
+def test_compare_page_shows_robustness(app, trained, mini_dataset, tmp_path, monkeypatch):
+    import shutil
+
+    from core.evaluation.robustness import main as robustness
+
+    reports = tmp_path / "reports"
+    shutil.copytree(trained / "reports", reports)
+    assert robustness(["--shifts", "jpeg", "--levels", "middle", "--bootstrap", "0", "--batch", "4",
+                       "--weights", str(trained / "weights"), "--data", str(mini_dataset),
+                       "--out", str(reports / "robustness.json")]) == 0
+    monkeypatch.setenv("FRACTURE_REPORTS_DIR", str(reports))
+    at = app.run()
+    at.switch_page("views/compare.py").run()
+    assert not at.exception
+    assert any("robustness" in h.value for h in at.subheader)
+    assert not any("make robustness` writes" in i.value for i in at.info)
+    assert any("Change from the unshifted image" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) >= 7  # the six comparison charts + the robustness chart
+    at.radio(key="robustness_severity").set_value("strong").run()
+    assert not at.exception
+    assert any("No strong levels were measured" in i.value for i in at.info)
 
 
 def test_explore_page(app):

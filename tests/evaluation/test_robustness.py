@@ -10,8 +10,15 @@ import pytest
 from core.data.fracatlas import load_gray_images, read_labels
 from core.data.shifts import SHIFTS, Shift
 from core.evaluation import results
-from core.evaluation.robustness import (ENSEMBLE, ShiftSuitePredictor, batched_logits, main, plan,
-                                        stratified_subset, target_misses)
+from core.evaluation.robustness import (
+    ENSEMBLE,
+    ShiftSuitePredictor,
+    batched_logits,
+    main,
+    plan,
+    stratified_subset,
+    target_misses,
+)
 from core.evaluation.tables import Reports, load_cards, robustness_deltas, robustness_table
 from core.models.cards import OPERATING_POINTS
 
@@ -31,6 +38,21 @@ def report(trained, mini_dataset, tmp_path_factory) -> dict:
     return json.loads(out.read_text())
 
 
+def test_an_interrupted_run_resumes_to_the_same_report(report, trained, mini_dataset, tmp_path):
+    cut = report | {"shifts": report["shifts"][:-2], "complete": False}
+    out = tmp_path / "robustness.json"
+    out.write_text(json.dumps(cut))
+    args = ["--shifts", "identity", "turn", "jpeg", "--other-levels-limit", "6", "--batch", "4",
+            "--weights", str(trained / "weights"), "--data", str(mini_dataset), "--out", str(out), "--resume"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(SHIFTS, "identity", IDENTITY)
+        with pytest.raises(ValueError, match="bootstrap_resamples"):
+            main([*args, "--bootstrap", "10"])
+        assert main([*args, "--bootstrap", "20"]) == 0
+    resumed = json.loads(out.read_text())
+    assert resumed["complete"] and resumed["legs"] == 2 and resumed["shifts"] == report["shifts"]
+
+
 def _entry(report: dict, shift: str, level) -> dict:
     return next(e for e in report["shifts"] if e["shift"] == shift and e["level"] == level)
 
@@ -41,8 +63,8 @@ def test_report_structure(report, mini_dataset):
     assert "core.robustness" in report["command"] and report["n_images"] == n_test
     assert report["models"] == ["custom_cnn", "efficientnet_lite0", ENSEMBLE]
     assert [(e["shift"], e["severity"]) for e in report["shifts"]] == [
-        ("identity", "middle"), ("turn", "mild"), ("turn", "middle"), ("turn", "strong"),
-        ("jpeg", "mild"), ("jpeg", "middle"), ("jpeg", "strong")]
+        ("identity", "middle"), ("turn", "middle"), ("jpeg", "middle"),  # the target levels first
+        ("turn", "mild"), ("turn", "strong"), ("jpeg", "mild"), ("jpeg", "strong")]
     assert report["subsets"]["subset"]["n"] == 6 and len(report["subsets"]["subset"]["images"]) == 6
     for e in report["shifts"]:
         assert e["n"] == (n_test if e["severity"] == "middle" else 6)

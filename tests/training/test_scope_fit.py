@@ -2,45 +2,44 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from core.data.shifts import SHIFTS
 from core.errors import WeightsError
-from core.serving.scope import FAMILIES, ScopeModel, build_stem
+from core.serving.scope import DEEP_TAPS, FAMILIES, ScopeModel
 from core.training import scope_fit
 from core.training.scope_data import COMPOUND, PLAIN, negative_items, xray_items
 from core.training.scope_negatives import SPLITS, catalogue, negative
 
 
-def _fake_member(folder: Path) -> Path:
-    """An efficientnet_lite0 'member' whose weights file holds only a random stem (what load_stem reads)."""
+def _random_init(path: Path) -> Path:
+    """A starting-weights file in the layout of ../shared/pretrained (timm keys, float16), random."""
+    import timm
     from safetensors.torch import save_file
 
-    from core.models.weights import sha256
-
     torch.manual_seed(0)
-    stem = build_stem()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "efficientnet_lite0.safetensors"
-    save_file({f"stem.{k}": v.contiguous() for k, v in stem.state_dict().items()}, str(path))
-    card = {"name": "efficientnet_lite0", "architecture": "efficientnet_lite0",
-            "preprocess": {"size": 288}, "weights": {"file": path.name, "sha256": sha256(path)}}
-    (folder / "efficientnet_lite0.json").write_text(json.dumps(card))
-    return folder
+    net = timm.create_model("tf_efficientnet_lite0")
+    save_file({k: v.half() for k, v in net.state_dict().items()}, str(path))
+    return path
 
 
 @pytest.fixture(scope="module")
 def fitted(mini_dataset, tmp_path_factory):
     """A gate fitted and measured on 4 radiographs per split and a few negatives per family."""
     root = tmp_path_factory.mktemp("scope_fit")
-    cfg = scope_fit.FitConfig(mini_dataset, _fake_member(root / "member"), root / "reports", size=64, n_train=4,
-                              n_val=4, n_test=3, fit_per_family=5, heldout_per_family=2,
-                              heads=({"kind": "logistic", "C": 1.0},), workers=1, out=root / "gate")
-    return cfg, scope_fit.run(cfg, "test")
+    cfg = scope_fit.FitConfig(mini_dataset, _random_init(root / "init.safetensors"), root / "gate", root / "reports",
+                              size=64, n_train=4, n_val=4, n_test=3, n_gallery=3, fit_per_family=5,
+                              heldout_per_family=2, heads=({"kind": "logistic", "C": 1.0, "max_iter": 50},),
+                              feature_sets={"stem+deep": DEEP_TAPS}, workers=1, latency_runs=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 50 iterations are enough to test the plumbing
+        return cfg, scope_fit.run(cfg, "test")
 
 
 def test_fit_writes_a_loadable_gate_and_a_full_report(fitted):
@@ -48,6 +47,7 @@ def test_fit_writes_a_loadable_gate_and_a_full_report(fitted):
     model = ScopeModel.load(cfg.out / "scope.json")
     assert model.threshold == pytest.approx(report["threshold"]) and 0 < model.threshold <= 1
     assert model.cfg.size == 64 and (cfg.out / scope_fit.GATE_FILE).is_file()
+    assert report["features"] == "stem+deep" and len(report["selection"]) == 1
     saved = json.loads((cfg.reports / "scope.json").read_text())
     levels = {f"{name}:{level}" for name, s in SHIFTS.items() for level in s.levels}
     assert set(saved["test_radiographs"]["groups"]) == levels | {PLAIN, COMPOUND}
@@ -93,11 +93,12 @@ def test_wilson_interval_on_known_values():
 
 
 def test_folds_keep_each_negative_source_whole():
+    from core.serving.scope import Tap
     from core.training.scope_data import Embedded
 
     units = np.array(["0", "1", "2", "3"] * 3 + ["s1", "s1", "s2", "s2", "s3", "s3", "s4"])
     y = np.r_[np.zeros(12, int), np.ones(7, int)]
-    emb = Embedded(np.zeros((19, 4)), y, units, units, np.array([""] * 19), 0)
+    emb = Embedded(np.zeros((19, 4)), y, units, units, np.array([""] * 19), (Tap(4),), (4,))
     fold = scope_fit.folds(emb)
     for s in ("s1", "s2", "s3"):
         assert len(set(fold[units == s])) == 1
@@ -120,7 +121,12 @@ def test_negatives_are_reproducible_and_colour_needs_radiographs():
         negative(colour, 0)
 
 
-def test_radiograph_items_cover_every_shift_level():
-    items = xray_items([Path("a.jpg"), Path("b.jpg")], compound=True)
+def test_radiograph_items_cover_every_shift_level_or_a_random_share():
+    paths = [Path("a.jpg"), Path("b.jpg")]
     n_levels = sum(len(s.levels) for s in SHIFTS.values())
-    assert len(items) == 2 * (1 + n_levels + 1)
+    assert len(xray_items(paths, compound=True)) == 2 * (1 + n_levels + 1)
+    some = xray_items(paths, per_image=5, seed=3)
+    assert len(some) == 2 * (1 + 5) and some == xray_items(paths, per_image=5, seed=3)
+    assert {it.group for it in some if it.ref == "a.jpg"} != {it.group for it in some if it.ref == "b.jpg"}
+    with pytest.raises(ValueError, match="per_image"):
+        xray_items(paths, per_image=0)
