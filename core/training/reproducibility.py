@@ -35,6 +35,7 @@ def make_deterministic(seed: int, threads: int) -> dict[str, Any]:
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    return {"seed": seed, "threads": threads, "deterministic_algorithms": True,
+    torch.backends.mkldnn.deterministic = True  # oneDNN's own switch; the call above leaves it off on CPU
+    return {"seed": seed, "threads": threads, "deterministic_algorithms": True, "onednn_deterministic": True,
             "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
             "cpu": cpu_model(), "machine": platform.machine()}

@@ -80,6 +80,7 @@ class FitConfig:
     heads: tuple[dict[str, Any], ...] = HEADS
     workers: int = 2
     latency_runs: int = 20
+    cache: Path | None = None
 
 
 def load_trunk(init: Path, taps: Sequence[Tap]) -> tuple[nn.Module, dict[str, Any]]:
@@ -263,12 +264,41 @@ def as_float32(head: Head) -> Head:
 
 def _embed(items: list, trunk: nn.Module, pre: PreprocessConfig, cfg: FitConfig, colour: Sequence[Path] = (),
            gallery: Sequence[Path] = ()) -> Embedded:
-    t0 = time.perf_counter()
+    """Embed items with every tap of the candidate feature sets (reusing `cfg.cache` when it has them)."""
     taps = tuple(dict.fromkeys(t for ts in cfg.feature_sets.values() for t in ts))
+    key = _cache_key(items, trunk, pre, taps, cfg.seed, colour, gallery)
+    cached = cfg.cache / f"{key}.npz" if cfg.cache is not None else None
+    if cached is not None and cached.is_file():
+        log.info("embeddings of %d pictures from %s", len(items), cached)
+        with np.load(cached) as z:
+            return Embedded(z["x"], z["y"], z["group"], z["unit"], z["rule"], taps, tuple(int(w) for w in z["widths"]))
+    t0 = time.perf_counter()
     emb = embed_items(items, trunk, taps, pre, cfg.seed, cfg.workers, [str(p) for p in colour],
                       [str(p) for p in gallery])
     log.info("embedded %d pictures in %.0f s", len(items), time.perf_counter() - t0)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cached, x=emb.x, y=emb.y, group=emb.group, unit=emb.unit, rule=emb.rule, widths=np.array(emb.widths))
     return emb
+
+
+def _cache_key(items: list, trunk: nn.Module, pre: PreprocessConfig, taps: Sequence[Tap], seed: int,
+               colour: Sequence[Path], gallery: Sequence[Path]) -> str:
+    """A digest of everything an embedding depends on (items, weights, preprocessing, taps, seed, extras,
+    and the code that draws and embeds)."""
+    import hashlib
+    import inspect
+
+    from core.serving import scope
+    from core.training import scope_data, scope_negatives, scope_render
+
+    h = hashlib.sha256(repr((items, pre.to_dict(), taps, seed, list(map(str, colour)), list(map(str, gallery))))
+                       .encode())
+    for v in trunk.state_dict().values():
+        h.update(v.cpu().numpy().tobytes())
+    for module in (scope, scope_data, scope_negatives, scope_render):
+        h.update(inspect.getsource(module).encode())
+    return h.hexdigest()[:24]
 
 
 def fit_gate(trunk: nn.Module, pre: PreprocessConfig, cfg: FitConfig) -> tuple[ScopeModel, dict[str, Any]]:
@@ -462,7 +492,7 @@ def _run(cfg: FitConfig, command: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Fit and measure the out-of-scope gate; write weights/scope.json, its tensors and reports/scope.json."""
     from core.models.registry import get_spec
-    from core.settings import data_dir, reports_dir, weights_dir
+    from core.settings import cache_dir, data_dir, reports_dir, weights_dir
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=None)
@@ -478,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--heldout-per-family", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="single-threaded embedding processes")
+    p.add_argument("--no-cache", action="store_true", help="do not reuse or keep embeddings in .cache/scope")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     init = args.init or get_spec("efficientnet_lite0").default_init_path()
@@ -488,7 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = FitConfig(args.data or data_dir(), init, out, reports_dir(), member if member.is_file() else None,
                     args.size, args.n_train, args.shifts_per_train_image, args.n_val or None, args.n_test,
                     fit_per_family=args.fit_per_family,
-                    heldout_per_family=args.heldout_per_family, seed=args.seed, workers=args.workers)
+                    heldout_per_family=args.heldout_per_family, seed=args.seed, workers=args.workers,
+                    cache=None if args.no_cache else cache_dir().parent / "scope")
     command = "python -m core.training.scope_fit " + " ".join(argv if argv is not None else sys.argv[1:])
     report = run(cfg, command.strip())
     log.info("scope gate: %s", json.dumps(report["targets"], indent=1))

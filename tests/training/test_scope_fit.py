@@ -130,3 +130,23 @@ def test_radiograph_items_cover_every_shift_level_or_a_random_share():
     assert {it.group for it in some if it.ref == "a.jpg"} != {it.group for it in some if it.ref == "b.jpg"}
     with pytest.raises(ValueError, match="per_image"):
         xray_items(paths, per_image=0)
+
+
+def test_embeddings_are_cached_and_reused(fitted, tmp_path, caplog):
+    import logging
+
+    from core.data.preprocess import PreprocessConfig
+    from core.training.scope_fit import _embed, load_trunk
+
+    cfg, _ = fitted
+    cfg = scope_fit.FitConfig(cfg.data, cfg.init, cfg.out, feature_sets={"stem": scope_fit.FEATURE_SETS["stem"]},
+                              workers=1, cache=tmp_path)
+    trunk, _ = load_trunk(cfg.init, scope_fit.FEATURE_SETS["stem"])
+    items = xray_items(sorted((cfg.data / "images").glob("*.jpg"))[:2], per_image=1)
+    first = _embed(items, trunk, PreprocessConfig(size=64), cfg)
+    with caplog.at_level(logging.INFO, logger="core.training.scope_fit"):
+        again = _embed(items, trunk, PreprocessConfig(size=64), cfg)
+    assert "from" in caplog.text and len(list(tmp_path.glob("*.npz"))) == 1
+    assert np.array_equal(first.x, again.x) and list(first.group) == list(again.group)
+    _embed(items, trunk, PreprocessConfig(size=96), cfg)  # other preprocessing: another entry
+    assert len(list(tmp_path.glob("*.npz"))) == 2

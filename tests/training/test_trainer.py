@@ -57,4 +57,9 @@ def test_same_command_gives_bit_identical_weights(arch, mini_dataset, tmp_path, 
                 "--reports", str(tmp_path / leg / "reports"), "--cache-dir", str(tmp_path / leg / "cache"), *init]
         assert train.main(argv) == 0
         digests.append(read_card(tmp_path / leg / f"{arch}.json").weights.sha256)
-    assert digests[0] == digests[1]
+    if digests[0] != digests[1]:  # say which tensors moved and by how much before failing
+        from safetensors.torch import load_file
+
+        a, b = (load_file(str(tmp_path / leg / f"{arch}.safetensors")) for leg in ("a", "b"))
+        moved = {k: float((a[k].float() - b[k].float()).abs().max()) for k in a if not a[k].equal(b[k])}
+        pytest.fail(f"weights differ between two identical runs: {moved}")
