@@ -77,7 +77,7 @@ def report(count: int, weights: Path, m: dict) -> dict:
         "command": f"make pacs-throughput  (python scripts/pacs_throughput.py --count {count} --weights {shown})",
         "timed_command": "FRACTURE_PACS_CONFIG=<file> " + shlex.join(["python", *first["cmd"][1:]]),
         "instances": count, "cpu_cores": os.cpu_count(),
-        "models": sorted(p.stem for p in weights.glob("*.safetensors")),
+        "models": sorted(p.stem for p in weights.glob("*.safetensors") if p.stem != "scope"),
         "out_of_scope_gate": (weights / "scope.json").is_file(),
         "load_average_1min": {"before": round(m["load_before"], 2), "after": round(m["load_after"], 2)},
         "first_scan": {"seconds": round(first["seconds"], 1), "outcomes": first["outcomes"],

@@ -139,6 +139,25 @@ def speed(data: Reports, shipped: set[str]) -> list[str]:
             f"{bench['threads']} threads, image {bench['image_px']}).", ""]
 
 
+def pacs_throughput(data: Reports, shipped: set[str]) -> list[str]:
+    """Instances per minute of a PACS scan on this machine, and whether a second scan stores nothing."""
+    pt = data.get("pacs_throughput")
+    if not pt:
+        return []
+    first, second = pt["first_scan"], pt["second_scan"]
+    return ["## PACS throughput (`make pacs-throughput`)", "",
+            f"`{pt['command']}`, {pt['measured'][:10]}: {pt['instances']} one-image DX studies in a local Orthanc "
+            f"(every fourth JPEG 2000), scanned by `{pt['timed_command']}` with {', '.join(pt['models'])}"
+            f"{' and the out-of-scope gate' if pt['out_of_scope_gate'] else ''} on {pt['cpu_cores']} cores "
+            f"(1-min load average {pt['load_average_1min']['before']} before, {pt['load_average_1min']['after']} after).", "",
+            f"First scan: **{first['instances_per_minute']} instances per minute** ({first['seconds']:.0f} s in all, "
+            f"process start and model loading included; {first['instances_per_minute_after_startup']} per minute after "
+            f"start-up; median {first['per_instance_median_s']} s per instance; {first['instances_per_cpu_minute']} "
+            f"per CPU-minute). Second scan: {second['seconds']:.0f} s, "
+            f"{'stored something (a duplicate)' if second['stored_anything'] else 'stored nothing (idempotent)'}; "
+            f"outcomes {second['outcomes']}.", f"What is timed: {pt['what_is_timed']}.", ""]
+
+
 def robustness(data: Reports, shipped: set[str]) -> list[str]:
     """The robustness suite: the ensemble at each shift's middle level against the targets, every model's AUC."""
     rb = data.get("robustness")
@@ -215,7 +234,7 @@ def _family_table(families: dict) -> pd.DataFrame:
 
 
 SECTIONS: list[Section] = [header, test_split, val_split, operating_points, regions, ablation, pointing,
-                           robustness, scope_gate, rebuild_time, speed]
+                           robustness, scope_gate, rebuild_time, speed, pacs_throughput]
 
 
 def render(data: Reports, shipped: set[str]) -> str:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import struct
 from pathlib import Path
 
 import torch
@@ -24,17 +26,29 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> Path:
+    """Write a safetensors file whose bytes depend only on its contents: the library writes its
+    header from a Rust HashMap, so the order of the metadata keys changes from call to call."""
+    from safetensors.torch import save
+
+    raw = save(tensors, metadata=metadata)
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    canonical += b" " * (n - len(canonical))  # same length: the data offsets stay valid (spaces are allowed)
+    Path(path).write_bytes(raw[:8] + canonical + raw[8 + n:])
+    return Path(path)
+
+
 def save_model(net: FractureNet, card: ModelCard, out_dir: str | Path) -> ModelCard:
     """Write NAME.safetensors (float16) and NAME.json (the card, with size and sha256); return the card."""
-    from safetensors.torch import save_file
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     wpath = out / f"{card.name}.safetensors"
     state = {k: v.detach().cpu().to(torch.float16).contiguous() for k, v in net.state_dict().items()
              if v.is_floating_point()}
     state.update({k: v.cpu() for k, v in net.state_dict().items() if not v.is_floating_point()})
-    save_file(state, str(wpath), metadata={"name": card.name, "architecture": str(card.architecture)})
+    save_tensors(state, wpath, metadata={"name": card.name, "architecture": str(card.architecture)})
     card = card.with_(weights=WeightsFile(wpath.name, sha256(wpath), wpath.stat().st_size))
     write_card(card, out / f"{card.name}.json")
     return card

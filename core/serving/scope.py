@@ -10,7 +10,7 @@ P(radiograph) is below a threshold chosen on FracAtlas `val` radiographs under e
 `core.data.shifts`; the refusal names the most likely family.
 
 Fitted by `python -m core.training.scope_fit` (`make scope`); shipped as weights/scope.json (the
-card: classes, taps, preprocessing, threshold, figures) and weights/scope_gate.safetensors (trunk
+card: classes, taps, preprocessing, threshold, figures) and weights/scope.safetensors (trunk
 and head tensors, sha256 pinned in the card).
 """
 from __future__ import annotations

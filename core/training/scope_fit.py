@@ -11,7 +11,7 @@ P(radiograph) on `val` radiographs (plain + every shift level: at most `target` 
 the figures on `test` radiographs (plain, every shift level, two random shift levels in a row) and
 on the `heldout` negative sources, which fitting never saw.
 
-Writes weights/scope.json + weights/scope_gate.safetensors (the gate) and reports/scope.json.
+Writes weights/scope.json + weights/scope.safetensors (the gate) and reports/scope.json.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ from core.serving.scope import (
 from core.training.scope_data import PLAIN, Embedded, embed_items, negative_items, xray_items
 
 log = logging.getLogger(__name__)
-GATE_FILE = "scope_gate.safetensors"
+GATE_FILE = "scope.safetensors"
 FEATURE_SETS = {"stem": STEM_TAPS, "stem+deep": DEEP_TAPS}
 HEADS = ({"kind": "logistic", "C": 0.1}, {"kind": "logistic", "C": 0.3})
 
@@ -346,11 +346,9 @@ def measure(model: ScopeModel, trunk: nn.Module, cfg: FitConfig) -> dict[str, An
 
 
 def save_gate(model: ScopeModel, card: dict[str, Any], out_dir: Path) -> Path:
-    """Write scope_gate.safetensors (the trunk the taps need, float16; the head, float32) and scope.json
+    """Write scope.safetensors (the trunk the taps need, float16; the head, float32) and scope.json
     (the card, the tensor file's sha256 pinned)."""
-    from safetensors.torch import save_file
-
-    from core.models.weights import sha256
+    from core.models.weights import save_tensors, sha256
 
     keep = build_trunk(model.taps).state_dict()
     tensors = {f"trunk.{k}": (v.half() if v.is_floating_point() else v).contiguous()
@@ -362,7 +360,7 @@ def save_gate(model: ScopeModel, card: dict[str, Any], out_dir: Path) -> Path:
         tensors[f"head.{i}.bias"] = torch.from_numpy(np.ascontiguousarray(b, np.float32))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / GATE_FILE
-    save_file(tensors, str(path), metadata={"kind": KIND, "format": str(FORMAT)})
+    save_tensors(tensors, path, metadata={"kind": KIND, "format": str(FORMAT)})
     card = {**card, "head": {**card["head"], "layers": len(model.head.layers)},
             "weights": {"file": path.name, "sha256": sha256(path), "bytes": path.stat().st_size,
                         "trunk_dtype": "float16", "head_dtype": "float32"}}

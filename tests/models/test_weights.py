@@ -20,3 +20,21 @@ def test_tampered_weights_are_refused(trained, tmp_path):
     f.write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="does not match its model card"):
         load_model(tmp_path / "w" / "custom_cnn.json")
+
+
+def test_saved_bytes_depend_only_on_the_contents(tmp_path):
+    """safetensors orders metadata keys at random (a Rust HashMap): the saved header is sorted."""
+    import hashlib
+
+    import torch
+    from safetensors import safe_open
+
+    from core.models.weights import save_tensors
+
+    tensors = {"b.weight": torch.ones(2, 3, dtype=torch.float16), "a.bias": torch.arange(4)}
+    meta = {"name": "m", "architecture": "a", "kind": "k", "format": "2"}
+    digests = {hashlib.sha256(save_tensors(tensors, tmp_path / f"{i}.safetensors", meta).read_bytes()).hexdigest()
+               for i in range(12)}
+    assert len(digests) == 1
+    with safe_open(str(tmp_path / "0.safetensors"), "pt") as f:
+        assert f.metadata() == meta and f.get_tensor("b.weight").equal(tensors["b.weight"])

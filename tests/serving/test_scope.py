@@ -24,7 +24,7 @@ from tests.badfiles import CASES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCOPE = ROOT / "weights" / "scope.json"
-GATE_FILES = ("scope.json", "scope_gate.safetensors")
+GATE_FILES = ("scope.json", "scope.safetensors")
 GALLERY = [load_image(p).pixels for p in sorted((ROOT / "data" / "sample" / "images").glob("*.jpg"))[:6]]
 SAME_VERDICT = ["png_16bit", "exif_rotated", "dicom_monochrome1", "dicom_monochrome2", "rgba_png",
                 "palette_png", "cmyk_jpeg"]
@@ -176,7 +176,7 @@ def test_every_bad_file_on_the_diagnose_page(trained, xray_gray, monkeypatch):
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "scope.json").write_text("{not json"), "out-of-scope check scope.json cannot be read"),
     (lambda d: (d / "scope.json").write_text(json.dumps({"features": ["chroma"]})), "refit it with `make scope`"),
-    (lambda d: (d / "scope_gate.safetensors").unlink(), "scope_gate.safetensors is missing"),
+    (lambda d: (d / "scope.safetensors").unlink(), "scope.safetensors is missing"),
 ])
 def test_a_damaged_gate_is_a_clear_weights_error(trained, tmp_path, damage, message):
     damage(_with_gate(trained, tmp_path))
