@@ -75,7 +75,8 @@ def report(count: int, weights: Path, m: dict) -> dict:
     return {
         "measured": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": f"make pacs-throughput  (python scripts/pacs_throughput.py --count {count} --weights {shown})",
-        "timed_command": "FRACTURE_PACS_CONFIG=<file> " + shlex.join(["python", *first["cmd"][1:]]),
+        "timed_command": "FRACTURE_PACS_CONFIG=<file> " + shlex.join(["python", *first["cmd"][1:]]).replace(
+            str(weights), str(shown)),
         "instances": count, "cpu_cores": os.cpu_count(),
         "models": sorted(p.stem for p in weights.glob("*.safetensors") if p.stem != "scope"),
         "out_of_scope_gate": (weights / "scope.json").is_file(),
