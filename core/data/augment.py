@@ -19,6 +19,7 @@ class AugmentConfig:
     brightness: float = 0.10
     contrast: tuple[float, float] = (0.85, 1.15)
     crop: float = 0.90
+    shift_share: float = 0.0  # share of views that then also get a random shift of the catalogue
 
 
 def augment(gray: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
@@ -34,8 +35,12 @@ def augment(gray: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = Aug
     gain = rng.uniform(*cfg.contrast)
     bias = rng.uniform(-cfg.brightness, cfg.brightness) * 255
     mean = float(img.mean())
-    out = (img.astype(np.float32) - mean) * gain + mean + bias
-    return np.clip(out, 0, 255).astype(np.uint8)
+    out = np.clip((img.astype(np.float32) - mean) * gain + mean + bias, 0, 255).astype(np.uint8)
+    if cfg.shift_share > 0 and rng.random() < cfg.shift_share:  # no draw at 0: older views stay as they were
+        from core.data.shifts import random_shift
+
+        out = random_shift(out, rng)
+    return out
 
 
 def _random_crop(img: np.ndarray, rng: np.random.Generator, keep: float) -> np.ndarray:

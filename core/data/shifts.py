@@ -206,3 +206,10 @@ def apply_shift(gray: np.ndarray, name: str, level: Level, seed: int = 0, index:
     if gray.dtype != np.uint8 or gray.ndim != 2:
         raise ValueError(f"expected a 2-D uint8 grayscale image, got {gray.dtype} {gray.shape}")
     return get_shift(name)(gray, level, shift_rng(seed, name, level, index))
+
+
+def random_shift(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A shift of the catalogue at one of its levels, both drawn uniformly (training augmentation)."""
+    names = sorted(SHIFTS)
+    shift = SHIFTS[names[int(rng.integers(0, len(names)))]]
+    return shift(gray, shift.levels[int(rng.integers(0, len(shift.levels)))], rng)

@@ -139,6 +139,25 @@ def speed(data: Reports, shipped: set[str]) -> list[str]:
             f"{bench['threads']} threads, image {bench['image_px']}).", ""]
 
 
+def augmentation_choice(data: Reports, shipped: set[str]) -> list[str]:
+    """Which training recipe was tried and what each did on shifted val copies (the choice made on val)."""
+    ac = data.get("augmentation_choice")
+    if not ac:
+        return []
+    recipes = ac["recipes"]
+    shifts = list(next(iter(recipes.values()))["shifted_roc_auc"])
+    rows = [{"recipe": n + (" (ships)" if n == ac["chosen"] else ""), "val ROC-AUC": r["unshifted_roc_auc"],
+             **{s: r["shifted_roc_auc"].get(s) for s in shifts}, "worst Δ": r["worst_delta"],
+             "mean abs Δ": r["mean_abs_delta"], "worst sens/spec Δ": r.get("worst_operating_point_delta"),
+             f"within {ac['target_abs_delta']}": f"{r['shifts_within_target']}/{r['shifts']}"}
+            for n, r in recipes.items()]
+    return ["## Augmentation tried, chosen on shifted val (`python -m core.evaluation.choice`)", "",
+            "Ensemble ROC-AUC on val, unshifted and under each shift at its middle level "
+            "(`python -m core.robustness --split val --levels middle`; commands in "
+            "`reports/augmentation_choice.json`). The test split played no part in the choice.", "",
+            markdown_table(pd.DataFrame(rows)), ""]
+
+
 def pacs_throughput(data: Reports, shipped: set[str]) -> list[str]:
     """Instances per minute of a PACS scan on this machine, and whether a second scan stores nothing."""
     pt = data.get("pacs_throughput")
@@ -234,7 +253,7 @@ def _family_table(families: dict) -> pd.DataFrame:
 
 
 SECTIONS: list[Section] = [header, test_split, val_split, operating_points, regions, ablation, pointing,
-                           robustness, scope_gate, rebuild_time, speed, pacs_throughput]
+                           augmentation_choice, robustness, scope_gate, rebuild_time, speed, pacs_throughput]
 
 
 def render(data: Reports, shipped: set[str]) -> str:

@@ -31,6 +31,7 @@ class TrainConfig:
     epochs: int = 20
     budget_min: float = 60.0
     views: int = 4
+    shift_share: float = 0.0
     batch: int = 64
     lr: float = 1e-3
     wd: float = 0.05
@@ -56,6 +57,8 @@ class TrainConfig:
         for key in ("epochs", "views", "batch", "threads"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if not 0 <= self.shift_share <= 1:
+            raise ValueError(f"shift_share must be within [0, 1], got {self.shift_share}")
         if not self.name:
             object.__setattr__(self, "name", self.model)
         if self.run_dir is None:
@@ -83,6 +86,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core.train", description="Train one registry model.")
     helps = {"model": "registry architecture", "init": "'default', 'none' or a safetensors path",
              "budget_min": "wall-clock budget in minutes", "views": "cached augmented views of the train split",
+             "shift_share": "share of augmented train views that also get a random shift of core.data.shifts",
              "limit": "use only the first N images of each split (smoke runs)",
              "device": "cpu or cuda (mixed precision on cuda)"}
     for f in fields(TrainConfig):

@@ -54,7 +54,8 @@ from core.training.scope_data import PLAIN, Embedded, embed_items, negative_item
 log = logging.getLogger(__name__)
 GATE_FILE = "scope.safetensors"
 FEATURE_SETS = {"stem": STEM_TAPS, "stem+deep": DEEP_TAPS}
-HEADS = ({"kind": "logistic", "C": 0.1}, {"kind": "logistic", "C": 0.3})
+HEADS = ({"kind": "logistic", "C": 0.1}, {"kind": "logistic", "C": 0.3},
+         {"kind": "mlp", "hidden": 128, "alpha": 1e-3})
 
 
 @dataclass
@@ -497,13 +498,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", type=Path, default=None, help="ImageNet EfficientNet-Lite0 (default: the registry's)")
     p.add_argument("--out", type=Path, default=None, help="where the gate goes (default weights/)")
     p.add_argument("--size", type=int, default=128, help="gate input size (px)")
-    p.add_argument("--n-train", type=int, default=300, help="train radiographs")
+    p.add_argument("--n-train", type=int, default=200, help="train radiographs")
     p.add_argument("--shifts-per-train-image", type=int, default=16,
                    help="random shift levels per train radiograph (each level then appears about n-train × this / 46 times)")
-    p.add_argument("--n-val", type=int, default=300, help="val radiographs (0: all)")
-    p.add_argument("--n-test", type=int, default=None, help="test radiographs (default all)")
-    p.add_argument("--fit-per-family", type=int, default=600)
-    p.add_argument("--heldout-per-family", type=int, default=200)
+    p.add_argument("--n-val", type=int, default=200, help="val radiographs (0: all)")
+    p.add_argument("--n-test", type=int, default=100, help="test radiographs (0: all)")
+    p.add_argument("--fit-per-family", type=int, default=400)
+    p.add_argument("--heldout-per-family", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="single-threaded embedding processes")
     p.add_argument("--no-cache", action="store_true", help="do not reuse or keep embeddings in .cache/scope")
@@ -515,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or weights_dir()
     member = weights_dir() / "efficientnet_lite0.json"
     cfg = FitConfig(args.data or data_dir(), init, out, reports_dir(), member if member.is_file() else None,
-                    args.size, args.n_train, args.shifts_per_train_image, args.n_val or None, args.n_test,
+                    args.size, args.n_train, args.shifts_per_train_image, args.n_val or None, args.n_test or None,
                     fit_per_family=args.fit_per_family,
                     heldout_per_family=args.heldout_per_family, seed=args.seed, workers=args.workers,
                     cache=None if args.no_cache else cache_dir().parent / "scope")

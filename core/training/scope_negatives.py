@@ -30,7 +30,7 @@ SPLITS = ("fit", "heldout")
 RULE_FAMILIES = ("colour", "blank")
 SHIFT_SHARE = 0.4
 FIT_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "moon", "rocket", "hubble_deep_field",
-              "grass", "brick", "gravel", "cell", "immunohistochemistry", "retina", "clock")
+              "grass", "brick", "gravel", "cell", "immunohistochemistry", "retina", "clock", "microaneurysms")
 Draw = Callable[[np.random.Generator], np.ndarray]
 
 
@@ -128,7 +128,7 @@ def photo_variant(img: np.ndarray, rng: np.random.Generator, keep: tuple[float, 
     """A random crop, quarter turn, scale and (half the time) grayscale copy of a picture."""
     h, w = img.shape[:2]
     fy, fx = rng.uniform(*keep, 2)
-    ch, cw = max(16, int(h * fy)), max(16, int(w * fx))
+    ch, cw = min(h, max(16, int(h * fy))), min(w, max(16, int(w * fx)))
     y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
     crop = np.ascontiguousarray(img[y:y + ch, x:x + cw])
     if rng.random() < 0.2:
@@ -150,6 +150,12 @@ def slice_variant(arr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     img = (img * 255).astype(np.uint8)
     if rng.random() < 0.5:
         img = img[:, ::-1]
+    if rng.random() < 0.4:  # CT, MR and US come at small matrices (64–256) and are shown enlarged
+        side = int(rng.integers(48, 160))
+        s = side / max(img.shape[:2])
+        if s < 1:
+            img = cv2.resize(img, (max(16, round(img.shape[1] * s)), max(16, round(img.shape[0] * s))),
+                             interpolation=cv2.INTER_AREA)
     return photo_variant(img, rng, keep=(0.6, 1.0))
 
 
@@ -241,13 +247,26 @@ def _pattern_sources() -> list[Source]:
     fit += [Source("pattern", "skimage:logo,checkerboard,horse", "fit",
                    _from_pictures(skimage_picture, ["logo", "checkerboard", "horse"])),
             Source("pattern", "skimage:binary_blobs", "fit",
-                   lambda rng: photo_variant(_binary_blobs(rng), rng, keep=(0.7, 1.0)))]
+                   lambda rng: photo_variant(_binary_blobs(rng), rng, keep=(0.7, 1.0))),
+            Source("pattern", "matplotlib:terrain (jacksboro_fault_dem, topobathy)", "fit", _terrain)]
     held = [Source("pattern", f"drawn:{f.__name__}", "heldout", f)
             for f in (draw.fractal_noise, draw.voronoi, draw.line_art)]
     held += [Source("pattern", "matplotlib:logo2,Minduka_Present_Blue_Pack", "heldout",
                     _from_pictures(matplotlib_picture, ["logo2.png", "Minduka_Present_Blue_Pack.png"])),
              Source("pattern", "pydicom:image_dfl (OT squares)", "heldout", _from_dicoms(["image_dfl.dcm"]))]
     return fit + held
+
+
+def _terrain(rng: np.random.Generator) -> np.ndarray:
+    """A grey elevation map from matplotlib's sample data, sometimes hill-shaded."""
+    from matplotlib import cbook
+
+    name, key = _pick(rng, [("jacksboro_fault_dem.npz", "elevation"), ("topobathy.npz", "topo")])
+    z = np.asarray(cbook.get_sample_data(name)[key], np.float64)
+    if rng.random() < 0.5:
+        gy, gx = np.gradient(z)
+        z = gx * np.cos(rng.uniform(0, 6.3)) + gy * np.sin(rng.uniform(0, 6.3))
+    return slice_variant(z, rng)
 
 
 def _binary_blobs(rng: np.random.Generator) -> np.ndarray:
@@ -264,12 +283,14 @@ def _modality_sources() -> list[Source]:
            Source("modality", "pydicom:MR abdomen (examples_overlay)", "fit", _from_dicoms(["examples_overlay.dcm"])),
            Source("modality", "pydicom:US echo (examples_ybr_color, 30 frames)", "fit",
                   _from_dicoms(["examples_ybr_color.dcm"])),
-           Source("modality", "pydicom:NM bone scan (JPGExtended)", "fit", _from_dicoms(["JPGExtended.dcm"])),
+           Source("modality", "pydicom:NM bone scan (JPGExtended, JPEG2000)", "fit",
+                  _from_dicoms(["JPGExtended.dcm", "JPEG2000.dcm"])),
            Source("modality", "matplotlib:MR head (s1045.ima)", "fit",
                   lambda rng: slice_variant(matplotlib_picture("s1045.ima.gz"), rng)),
            Source("modality", "skimage:shepp_logan_phantom", "fit", _from_pictures(skimage_picture, ["shepp_logan_phantom"])),
            Source("modality", "drawn:synthetic_ct", "fit", draw.synthetic_ct),
-           Source("modality", "drawn:synthetic_us", "fit", draw.synthetic_us)]
+           Source("modality", "drawn:synthetic_us", "fit", draw.synthetic_us),
+           Source("modality", "drawn:synthetic_mr", "fit", draw.synthetic_mr)]
     held = [Source("modality", "pydicom:CT spine (CT_small)", "heldout", _from_dicoms(["CT_small.dcm"])),
             Source("modality", "pydicom:MR (MR_small)", "heldout", _from_dicoms(["MR_small.dcm"])),
             Source("modality", "pydicom:US (examples_palette, examples_rgb_color)", "heldout",

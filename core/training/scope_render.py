@@ -434,6 +434,27 @@ def synthetic_ct(rng: np.random.Generator) -> np.ndarray:
             ).astype(np.uint8)
 
 
+def synthetic_mr(rng: np.random.Generator) -> np.ndarray:
+    """An MR-like slice: an ellipse phantom with random tissue contrasts, a smooth coil bias field,
+    a bright fat rim and Rician noise, displayed through a random window."""
+    n = 160
+    ph = _phantom(rng, n)
+    remap = rng.uniform(0, 1, 16)  # MR contrast is not CT's: every tissue value gets its own grey
+    img = remap[np.clip((ph * 10).astype(int), 0, 15)] * (ph > 0)
+    body = cv2.erode((ph > 0).astype(np.uint8), np.ones((5, 5), np.uint8))
+    img = img + rng.uniform(0.4, 1.0) * ((ph > 0) & ~body.astype(bool))
+    yy, xx = np.mgrid[0:n, 0:n] / n
+    bias = 1 + rng.uniform(0.1, 0.5) * np.cos(rng.uniform(1, 4) * xx + rng.uniform(0, 6)) * np.cos(rng.uniform(1, 4) * yy)
+    img = cv2.GaussianBlur((img * bias).astype(np.float32), (0, 0), rng.uniform(0.5, 1.5))
+    sigma = rng.uniform(0.01, 0.08)
+    img = np.hypot(img + rng.normal(0, sigma, img.shape), rng.normal(0, sigma, img.shape))
+    lo, hi = np.percentile(img, [rng.uniform(0, 5), rng.uniform(95, 100)])
+    side = int(rng.uniform(256, 640))
+    out = cv2.resize(np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32), (side, side),
+                     interpolation=cv2.INTER_CUBIC)
+    return (out.clip(0, 1) * 255).astype(np.uint8)
+
+
 def _phantom(rng: np.random.Generator, n: int) -> np.ndarray:
     """Ellipses on an n×n grid inside the reconstruction circle."""
     yy, xx = (np.mgrid[0:n, 0:n] - n / 2) / (n / 2)

@@ -32,10 +32,10 @@ def view_of(gray: np.ndarray, view: str, seed: int, index: int,
 
 
 def cache_key(model: str, init_id: str, cfg: PreprocessConfig, names: Sequence[str],
-              view: str, seed: int) -> str:
+              view: str, seed: int, aug: AugmentConfig = AugmentConfig()) -> str:
     """A short hash naming one cached array."""
     payload = json.dumps({"model": model, "init": init_id, "cfg": cfg.to_dict(), "view": view,
-                          "seed": seed, "aug": AugmentConfig().__dict__,
+                          "seed": seed, "aug": {k: v for k, v in aug.__dict__.items() if k != "shift_share" or v},
                           "images": hashlib.sha1("\n".join(names).encode()).hexdigest()},
                          sort_keys=True, default=str)
     return f"{model}-{view}-" + hashlib.sha1(payload.encode()).hexdigest()[:16]
@@ -50,7 +50,8 @@ def stem_batch(net: FractureNet, grays: Sequence[np.ndarray], cfg: PreprocessCon
 
 
 def cached_stem(net: FractureNet, key: str, grays: Sequence[np.ndarray], cfg: PreprocessConfig,
-                view: str, seed: int, cache_dir: Path, batch: int = 4) -> np.ndarray:
+                view: str, seed: int, cache_dir: Path, batch: int = 4,
+                aug: AugmentConfig = AugmentConfig()) -> np.ndarray:
     """Stem activations of every image under one view, computed once and then read from disk."""
     path = cache_dir / f"{key}.npy"
     if path.is_file():
@@ -59,7 +60,7 @@ def cached_stem(net: FractureNet, key: str, grays: Sequence[np.ndarray], cfg: Pr
     net.stem.eval()
     parts = []
     for start in tqdm(range(0, len(grays), batch), desc=f"caching {view}", unit="batch", mininterval=10):
-        chunk = [view_of(g, view, seed, start + i) for i, g in enumerate(grays[start:start + batch])]
+        chunk = [view_of(g, view, seed, start + i, aug) for i, g in enumerate(grays[start:start + batch])]
         parts.append(stem_batch(net, chunk, cfg))
     arr = np.concatenate(parts)
     tmp = path.with_suffix(".tmp.npy")

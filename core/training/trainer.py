@@ -96,8 +96,9 @@ def cached_sources(net: FractureNet, tc: TrainConfig, pcfg: PreprocessConfig,
     out = {}
     for split, names in views.items():
         s = splits[split]
-        out[split] = [stem_cache.cached_stem(net, stem_cache.cache_key(tc.model, init_id, pcfg, s.names, v, tc.seed),
-                                             s.grays, pcfg, v, tc.seed, tc.cache_dir) for v in names]
+        aug = AugmentConfig(shift_share=tc.shift_share)
+        out[split] = [stem_cache.cached_stem(net, stem_cache.cache_key(tc.model, init_id, pcfg, s.names, v, tc.seed, aug),
+                                             s.grays, pcfg, v, tc.seed, tc.cache_dir, aug=aug) for v in names]
     return out
 
 
@@ -110,7 +111,8 @@ def make_train_source(tc: TrainConfig, pcfg: PreprocessConfig, split: Split,
         return torch.from_numpy(np.stack([arrays[c][i] for c, i in zip(choice, idx)]).astype(np.float32))
 
     def from_images(idx: np.ndarray, epoch: int) -> torch.Tensor:
-        imgs = [augment(split.grays[i], np.random.default_rng([tc.seed, epoch, int(i)]), AugmentConfig())
+        imgs = [augment(split.grays[i], np.random.default_rng([tc.seed, epoch, int(i)]),
+                        AugmentConfig(shift_share=tc.shift_share))
                 for i in idx]
         return torch.from_numpy(np.stack([preprocess(g, pcfg)[0] for g in imgs]))
 

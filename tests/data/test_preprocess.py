@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.data.augment import augment
+from core.data.augment import AugmentConfig, augment
 from core.data.fracatlas import draw_boxes, read_boxes
 from core.data.preprocess import PreprocessConfig, letterbox, model_view, pad_square, preprocess, unletterbox
 from core.training.stem_cache import cache_key, view_of
@@ -67,8 +67,25 @@ def test_cache_key_changes_with_everything_that_matters():
     assert base == cache_key("m", "sha", cfg, ["a", "b"], "aug0", 0)
     others = [cache_key("m", "sha", cfg.with_(canny="blend"), ["a", "b"], "aug0", 0),
               cache_key("m", "sha", cfg, ["a", "c"], "aug0", 0), cache_key("m", "sha", cfg, ["a", "b"], "aug1", 0),
-              cache_key("m", "sha2", cfg, ["a", "b"], "aug0", 0), cache_key("m", "sha", cfg, ["a", "b"], "aug0", 1)]
+              cache_key("m", "sha2", cfg, ["a", "b"], "aug0", 0), cache_key("m", "sha", cfg, ["a", "b"], "aug0", 1),
+              cache_key("m", "sha", cfg, ["a", "b"], "aug0", 0, AugmentConfig(shift_share=0.5))]
     assert base not in others and len(set(others)) == len(others)
+    assert base == cache_key("m", "sha", cfg, ["a", "b"], "aug0", 0, AugmentConfig(shift_share=0.0))
+
+
+def test_shift_augmentation_draws_from_the_catalogue_only_when_asked(xray_gray):
+    """shift_share 0 leaves every view as before (no extra draw); 1 shifts every view, reproducibly."""
+    plain = augment(xray_gray, np.random.default_rng([0, 1, 2]), AugmentConfig())
+    assert np.array_equal(plain, augment(xray_gray, np.random.default_rng([0, 1, 2]), AugmentConfig(shift_share=0.0)))
+    shifted = [augment(xray_gray, np.random.default_rng([0, 1, i]), AugmentConfig(shift_share=1.0)) for i in range(8)]
+    again = [augment(xray_gray, np.random.default_rng([0, 1, i]), AugmentConfig(shift_share=1.0)) for i in range(8)]
+    assert all(np.array_equal(a, b) for a, b in zip(shifted, again))
+    mild = [augment(xray_gray, np.random.default_rng([0, 1, i]), AugmentConfig()) for i in range(8)]
+    assert sum(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(shifted, mild)) == 8
+    with pytest.raises(ValueError, match="shift_share"):
+        from core.training.config import TrainConfig
+
+        TrainConfig(model="custom_cnn", shift_share=1.5)
 
 
 def test_boxes_are_drawn(sample_dir, xray_gray):

@@ -34,3 +34,27 @@ def test_pacs_section_reads_the_shipped_report():
     assert f"**{measured['first_scan']['instances_per_minute']} instances per minute**" in text
     assert ("stored nothing" in text) == (not measured["second_scan"]["stored_anything"])
     assert pacs_throughput(Reports({}, {}, {}), set()) == []
+
+
+def test_choice_summarises_val_reports_and_refuses_test(tmp_path):
+    """The recipe choice reads val robustness reports only and picks the smallest mean |Δ|."""
+    import json
+
+    import pytest
+
+    from core.evaluation.choice import main, summarise
+
+    def report(split, deltas):
+        shifts = [{"shift": f"s{i}", "severity": "middle", "models": {"ensemble": {"roc_auc": 0.9 + d,
+                   "delta": {"roc_auc": d}}}} for i, d in enumerate(deltas)]
+        return {"split": split, "command": "c", "n_images": 10, "shifts": shifts,
+                "unshifted": {"all": {"ensemble": {"roc_auc": 0.9}}}}
+    s = summarise(report("val", [-0.05, 0.01, -0.01]))
+    assert s["worst_delta"] == -0.05 and s["mean_abs_delta"] == round(0.07 / 3, 4) and s["shifts_within_target"] == 2
+    with pytest.raises(ValueError, match="val only"):
+        summarise(report("test", [0.0]))
+    for name, deltas in (("plain", [-0.05, -0.04]), ("shifts", [-0.01, 0.0])):
+        (tmp_path / f"{name}.json").write_text(json.dumps(report("val", deltas)))
+    out = tmp_path / "choice.json"
+    assert main([f"plain={tmp_path / 'plain.json'}", f"shifts={tmp_path / 'shifts.json'}", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["chosen"] == "shifts"
