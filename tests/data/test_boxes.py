@@ -1,0 +1,38 @@
+"""Boxes between image and model input, and dense centre targets that decode back to the boxes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.data.boxes import centre_targets, decode, to_image, to_model
+from core.data.preprocess import letterbox
+from core.evaluation.detection import iou
+
+
+def test_boxes_map_to_the_model_input_and_back():
+    gray = np.zeros((300, 400), np.uint8)
+    _, lb = letterbox(gray, 288)  # scale 0.72, 288 × 216 placed 36 px from the top
+    assert (lb.scale, lb.top, lb.left) == (0.72, 36, 0)
+    box = (100.0, 50.0, 40.0, 20.0)
+    assert to_model(box, lb) == pytest.approx((72.0, 72.0, 28.8, 14.4))
+    assert to_image(to_model(box, lb), lb, gray.shape) == pytest.approx(box)
+    assert to_image((0.0, 0.0, 288.0, 30.0), lb, gray.shape)[3] == 0.0  # only the padding: nothing left
+
+
+def test_targets_peak_at_each_centre_and_decode_to_the_boxes():
+    boxes = [(40.0, 50.0, 20.0, 12.0), (200.0, 150.0, 30.0, 30.0)]
+    t = centre_targets(boxes, grid=18, stride=16)
+    assert t.mask.sum() == 2 and t.heat.max() == pytest.approx(1.0)
+    assert t.mask[3, 3] and t.heat[3, 3] == pytest.approx(1.0)  # centre (50, 56) lies in cell (3, 3)
+    assert np.all((t.offset >= 0) & (t.offset < 1))
+    found = decode(t.heat, t.size, t.offset, stride=16, top_k=5, min_score=0.5)
+    assert len(found) == 2
+    for box in boxes:
+        assert max(iou(box, f) for f, _ in found) == pytest.approx(1.0)
+
+
+def test_bad_targets_are_named():
+    with pytest.raises(ValueError, match="no area"):
+        centre_targets([(1, 1, 0, 5)], grid=4, stride=8)
+    with pytest.raises(ValueError, match="grid must be"):
+        centre_targets([], grid=0, stride=8)
