@@ -4,8 +4,9 @@
 
 Each JSON is a `python -m core.robustness --split val --levels middle ...` run of one recipe's
 weights. Writes reports/augmentation_choice.json: per recipe, the unshifted val ROC-AUC of the
-ensemble, its ROC-AUC under each shift (middle level) and the summary the choice rests on (worst
-and mean change, shifts within the 0.02 target). The test split is never read here.
+ensemble, its ROC-AUC under each shift (middle level) and the summary the choice rests on: the mean
+ROC-AUC over the unshifted images and every shift (a recipe must not buy robustness with accuracy),
+beside the worst and mean change and the shifts within the 0.02 target. The test split is never read.
 """
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def summarise(report: dict[str, Any], model: str = "ensemble") -> dict[str, Any]
             "unshifted_roc_auc": round(report["unshifted"]["all"][model]["roc_auc"], 4),
             "shifted_roc_auc": shifted, "worst_delta": round(min(deltas), 4),
             "mean_abs_delta": round(sum(abs(d) for d in deltas) / len(deltas), 4),
-            "shifts_within_target": sum(abs(d) <= TARGET for d in deltas), "shifts": len(deltas)}
+            "shifts_within_target": sum(abs(d) <= TARGET for d in deltas), "shifts": len(deltas),
+            "mean_roc_auc_plain_and_shifted": round((report["unshifted"]["all"][model]["roc_auc"] + sum(shifted.values()))
+                                                    / (1 + len(shifted)), 4)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipes", nargs="+", help="NAME=path/to/val_robustness.json")
-    p.add_argument("--chosen", default=None, help="the recipe that ships (default: the best mean |Δ|)")
+    p.add_argument("--chosen", default=None,
+                   help="the recipe that ships (default: the best mean ROC-AUC over unshifted and every shift)")
+    p.add_argument("--reason", default="", help="why, when --chosen overrides the rule")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -52,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     if any(len(pair) != 2 for pair in pairs):
         raise SystemExit(f"each recipe is NAME=PATH, got {args.recipes}")
     recipes = {name: summarise(json.loads(Path(path).read_text())) for name, path in pairs}
-    chosen = args.chosen or min(recipes, key=lambda n: recipes[n]["mean_abs_delta"])
+    by_rule = max(recipes, key=lambda n: recipes[n]["mean_roc_auc_plain_and_shifted"])
+    chosen = args.chosen or by_rule
     if chosen not in recipes:
         raise SystemExit(f"--chosen {chosen!r} is not one of {sorted(recipes)}")
     out = args.out or reports_dir() / "augmentation_choice.json"
-    out.write_text(json.dumps({"recipes": recipes, "chosen": chosen, "target_abs_delta": TARGET}, indent=2) + "\n")
+    out.write_text(json.dumps({"recipes": recipes, "chosen": chosen, "chosen_by_rule": by_rule, "reason": args.reason,
+                               "target_abs_delta": TARGET}, indent=2) + "\n")
     log.info("chose %s; wrote %s", chosen, out)
     return 0
 

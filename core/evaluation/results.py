@@ -148,14 +148,17 @@ def augmentation_choice(data: Reports, shipped: set[str]) -> list[str]:
     shifts = list(next(iter(recipes.values()))["shifted_roc_auc"])
     rows = [{"recipe": n + (" (ships)" if n == ac["chosen"] else ""), "val ROC-AUC": r["unshifted_roc_auc"],
              **{s: r["shifted_roc_auc"].get(s) for s in shifts}, "worst Δ": r["worst_delta"],
-             "mean abs Δ": r["mean_abs_delta"], "worst sens/spec Δ": r.get("worst_operating_point_delta"),
+             "mean abs Δ": r["mean_abs_delta"], "mean AUC (plain + shifts)": r.get("mean_roc_auc_plain_and_shifted"),
+             "worst sens/spec Δ": r.get("worst_operating_point_delta"),
              f"within {ac['target_abs_delta']}": f"{r['shifts_within_target']}/{r['shifts']}"}
             for n, r in recipes.items()]
     return ["## Augmentation tried, chosen on shifted val (`python -m core.evaluation.choice`)", "",
             "Ensemble ROC-AUC on val, unshifted and under each shift at its middle level "
             "(`python -m core.robustness --split val --levels middle`; commands in "
             "`reports/augmentation_choice.json`). The test split played no part in the choice.", "",
-            markdown_table(pd.DataFrame(rows)), ""]
+            markdown_table(pd.DataFrame(rows)), "",
+            f"Rule (best mean ROC-AUC over plain and shifted val): {ac.get('chosen_by_rule', ac['chosen'])}; "
+            f"shipped: {ac['chosen']}. {ac.get('reason', '')}".strip(), ""]
 
 
 def pacs_throughput(data: Reports, shipped: set[str]) -> list[str]:

@@ -37,7 +37,7 @@ def test_pacs_section_reads_the_shipped_report():
 
 
 def test_choice_summarises_val_reports_and_refuses_test(tmp_path):
-    """The recipe choice reads val robustness reports only and picks the smallest mean |Δ|."""
+    """The recipe choice reads val robustness reports only and picks the best mean ROC-AUC, plain and shifted."""
     import json
 
     import pytest
@@ -51,6 +51,7 @@ def test_choice_summarises_val_reports_and_refuses_test(tmp_path):
                 "unshifted": {"all": {"ensemble": {"roc_auc": 0.9}}}}
     s = summarise(report("val", [-0.05, 0.01, -0.01]))
     assert s["worst_delta"] == -0.05 and s["mean_abs_delta"] == round(0.07 / 3, 4) and s["shifts_within_target"] == 2
+    assert s["mean_roc_auc_plain_and_shifted"] == round((0.9 + 0.85 + 0.91 + 0.89) / 4, 4)
     with pytest.raises(ValueError, match="val only"):
         summarise(report("test", [0.0]))
     for name, deltas in (("plain", [-0.05, -0.04]), ("shifts", [-0.01, 0.0])):
