@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from core.data.shifts import random_shift
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -37,8 +39,6 @@ def augment(gray: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = Aug
     mean = float(img.mean())
     out = np.clip((img.astype(np.float32) - mean) * gain + mean + bias, 0, 255).astype(np.uint8)
     if cfg.shift_share > 0 and rng.random() < cfg.shift_share:  # no draw at 0: older views stay as they were
-        from core.data.shifts import random_shift
-
         out = random_shift(out, rng)
     return out
 

@@ -286,10 +286,11 @@ def _embed(items: list, trunk: nn.Module, pre: PreprocessConfig, cfg: FitConfig,
 def _cache_key(items: list, trunk: nn.Module, pre: PreprocessConfig, taps: Sequence[Tap], seed: int,
                colour: Sequence[Path], gallery: Sequence[Path]) -> str:
     """A digest of everything an embedding depends on (items, weights, preprocessing, taps, seed, extras,
-    and the code that draws and embeds)."""
+    and the code that shifts, preprocesses, draws and embeds)."""
     import hashlib
     import inspect
 
+    from core.data import preprocess, shifts
     from core.serving import scope
     from core.training import scope_data, scope_negatives, scope_render
 
@@ -297,7 +298,7 @@ def _cache_key(items: list, trunk: nn.Module, pre: PreprocessConfig, taps: Seque
                        .encode())
     for v in trunk.state_dict().values():
         h.update(v.cpu().numpy().tobytes())
-    for module in (scope, scope_data, scope_negatives, scope_render):
+    for module in (preprocess, shifts, scope, scope_data, scope_negatives, scope_render):
         h.update(inspect.getsource(module).encode())
     return h.hexdigest()[:24]
 
