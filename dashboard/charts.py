@@ -52,3 +52,22 @@ def robustness_heatmap(deltas: pd.DataFrame, limits: dict[str, float]) -> go.Fig
 
 def _limit(column: str, limits: dict[str, float]) -> float:
     return limits["roc_auc"] if column == "ROC-AUC" else limits["sensitivity"]
+
+
+def froc_chart(card: dict, splits: tuple[str, ...] = ("val", "test")) -> go.Figure:
+    """FROC: share of radiologist boxes found against false boxes per image, per split."""
+    fig = go.Figure()
+    for split in splits:
+        m = card["metrics"].get(split)
+        if not m:
+            continue
+        c = m["froc_curve"]
+        fig.add_trace(go.Scatter(x=c["false_per_image"], y=c["sensitivity"], mode="lines",
+                                 name=f"{split} (AP50 {m['ap50']:.2f})", line={"width": 3 if split == "test" else 2}))
+    for op, t in card["metrics"].get("test", {}).get("operating_points", {}).items():
+        fig.add_trace(go.Scatter(x=[t["false_boxes_per_image"]], y=[t["box_sensitivity"]],
+                                 mode="markers", marker={"size": 11, "symbol": "diamond"}, name=f"test, {op} boxes"))
+    fig.update_layout(xaxis_title="False boxes per image", yaxis_title="Share of radiologist boxes found (IoU ≥ 0.5)",
+                      xaxis={"range": [0, 3]}, yaxis={"range": [0, 1]}, height=420, margin={"t": 30},
+                      legend={"orientation": "h", "y": -0.25})
+    return fig

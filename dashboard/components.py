@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.data.dicom_header import header_summary
 from core.serving import wording
+from core.serving.findings import draw_findings
 from core.serving.predictor import HEATMAP_METHODS, Predictor
 from core.serving.report import model_versions, pdf_report, worklist_csv
 from core.serving.verdict import Result
@@ -54,6 +55,23 @@ def members_table(result: Result) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
         "Probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f"),
         "Threshold": st.column_config.NumberColumn(format="%.2f")})
+
+
+def findings_view(pred: Predictor, result: Result, gray) -> None:
+    """The localiser's boxes on the original image (with a toggle), and the boxes as a list."""
+    if pred.localizer is None:
+        st.caption(wording.NO_LOCALIZER)
+        return
+    left, right = st.columns([3, 2])
+    show = right.toggle("Show fracture boxes", value=True, key="show_boxes")
+    left.image(draw_findings(gray, result.boxes) if show else gray, width="stretch",
+               caption="Original with the localiser's boxes" if show else "Original (unaltered)")
+    if not result.boxes:
+        right.info(wording.NO_BOXES)
+    for rank, box in enumerate(result.boxes, 1):
+        right.markdown(wording.box_line(rank, box))
+    right.caption(wording.BOXES_CAPTION)
+    right.caption(wording.localizer_summary(pred.localizer.card.metrics["test"]))
 
 
 @st.fragment

@@ -83,3 +83,19 @@ def _random_start(path: Path) -> Path:
     net = timm.create_model("tf_efficientnet_lite0")
     save_file({k: v.half() for k, v in net.state_dict().items()}, str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def localized(tmp_path_factory, trained, mini_dataset) -> Path:
+    """A copy of the tiny trained weights plus a tiny localiser (one epoch on the mini split's boxes)."""
+    from core.training import localizer_fit
+
+    root = tmp_path_factory.mktemp("localized")
+    shutil.copy(SAMPLE / "fracture_boxes_coco.json", mini_dataset / "fracture_boxes_coco.json")
+    shutil.copytree(trained / "weights", root / "weights")
+    rc = localizer_fit.main(["--trunk", str(root / "weights" / "efficientnet_lite0.json"), "--data", str(mini_dataset),
+                             "--size", "64", "--epochs", "2", "--batch", "4", "--out", str(root / "weights"),
+                             "--reports", str(root / "reports"), "--run-dir", str(root / "run"),
+                             "--cache-dir", str(root / "cache")])
+    assert rc == 0
+    return root

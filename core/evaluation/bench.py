@@ -1,7 +1,8 @@
 """CPU speed of the shipped ensemble: `python -m core.evaluation.bench` (also `make bench`).
 
 Loads every model in weights/ once, then times on one 288-px sample radiograph the median of
-20 runs of (a) the ensemble verdict and (b) the verdict plus one Grad-CAM per member, and each
+20 runs of (a) the ensemble verdict (with the localiser's boxes when one is shipped; the boxes are
+also timed alone) and (b) the verdict plus one Grad-CAM per member, and each
 model alone. `--also runs/models` adds the trained models that are not shipped; every other card in
 reports/cards is timed on its architecture at its input size (random weights: the time does not
 depend on their values). Prints the figures and writes reports/bench.json for the comparison page.
@@ -53,6 +54,9 @@ def bench(predictor: Predictor, image_path: Path, runs: int = 20) -> dict:
             "runs": runs, "threads": torch.get_num_threads(),
             "ensemble_verdict_ms": round(median_ms(lambda: predictor.predict_image(image), runs), 1),
             "verdict_plus_cams_ms": round(median_ms(verdict_and_cams, runs), 1),
+            "verdict_includes_boxes": predictor.localizer is not None,
+            "localizer_ms": round(median_ms(lambda: predictor.localizer.boxes(image.pixels), runs), 1)
+            if predictor.localizer is not None else None,
             "models": model_rows(predictor, image.pixels, runs)}
 
 
@@ -118,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"ensemble verdict: {result['ensemble_verdict_ms']:.0f} ms (median of {args.runs}, "
           f"{result['threads']} threads, {len(predictor.members)} models, image {result['image_px']})")
+    if result["localizer_ms"] is not None:
+        print(f"  of which the localiser's boxes: {result['localizer_ms']:.0f} ms")
     print(f"verdict + one Grad-CAM per member: {result['verdict_plus_cams_ms']:.0f} ms")
     for m in result["models"] + result.get("other_models", []):
         print(f"  {m['model']:<24} verdict {m['verdict (ms)']:>6.0f} ms  Grad-CAM {m['Grad-CAM (ms)']:>6.0f} ms  "

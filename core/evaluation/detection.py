@@ -73,11 +73,12 @@ def iou(a: Box, b: Box) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
-def froc(truth: Mapping[str, Sequence[Box]], preds: Mapping[str, Sequence[Scored]],
-         rates: Sequence[float] = (0.5, 1.0, 2.0), min_iou: float = 0.5) -> dict[float, float]:
-    """Share of ground-truth boxes found (IoU ≥ min_iou) at each mean number of false boxes per image."""
+def froc_curve(truth: Mapping[str, Sequence[Box]], preds: Mapping[str, Sequence[Scored]],
+               min_iou: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean false boxes per image, share of ground-truth boxes found, and the score, at each prediction in
+    falling score order (greedy matching by score within each image)."""
     names = _check(truth, preds)
-    events = []  # (score, found-a-new-box, false-box) over every prediction, greedy by score per image
+    events = []  # (score, found-a-new-box, false-box) over every prediction
     for n in names:
         taken: set[int] = set()
         for p in sorted(preds.get(n, []), key=lambda s: -s.score):
@@ -90,9 +91,15 @@ def froc(truth: Mapping[str, Sequence[Box]], preds: Mapping[str, Sequence[Scored
     total = sum(len(b) for b in truth.values())
     if not total:
         raise ValueError("FROC needs at least one ground-truth box")
-    hits = np.cumsum([e[1] for e in events]) if events else np.zeros(0)
-    false = np.cumsum([e[2] for e in events]) / len(names) if events else np.zeros(0)
-    return {r: float(hits[false <= r].max() / total) if (false <= r).any() else 0.0 for r in rates}
+    ev = np.array(events, float).reshape(-1, 3)
+    return np.cumsum(ev[:, 2]) / len(names), np.cumsum(ev[:, 1]) / total, ev[:, 0]
+
+
+def froc(truth: Mapping[str, Sequence[Box]], preds: Mapping[str, Sequence[Scored]],
+         rates: Sequence[float] = (0.5, 1.0, 2.0), min_iou: float = 0.5) -> dict[float, float]:
+    """Share of ground-truth boxes found (IoU ≥ min_iou) at each mean number of false boxes per image."""
+    false, found, _ = froc_curve(truth, preds, min_iou)
+    return {r: float(found[false <= r].max()) if (false <= r).any() else 0.0 for r in rates}
 
 
 def pointing_hits(truth: Mapping[str, Sequence[Box]], preds: Mapping[str, Sequence[Scored]],

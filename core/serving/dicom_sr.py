@@ -128,7 +128,7 @@ def _source_ref(source: Dataset, name: str = "source", rel: str = "CONTAINS") ->
 def region_items(boxes: Sequence[Box], source: Dataset) -> list[ScoordContentItem]:
     """Each box as a closed POLYLINE (SCOORD) on the source image, with the image it was selected from.
 
-    The hook for the fracture localiser: it does not exist yet, so `build_sr` is called with no boxes."""
+    The fracture localiser's boxes (`pacs_study.result_boxes`) arrive here."""
     items = []
     for b in boxes:
         corners = np.array([[b.x, b.y], [b.x + b.width, b.y], [b.x + b.width, b.y + b.height],

@@ -18,7 +18,10 @@ from core.serving.pacs_client import PacsClient
 from core.serving.predictor import Predictor
 from core.serving.verdict import Result
 
-NO_BOXES: tuple[Box, ...] = ()  # the fracture localiser does not exist yet: see dicom_sr.region_items
+
+def result_boxes(result: Result) -> list[Box]:
+    """The localiser's boxes of a result as SR regions (pixels of the source image as loaded)."""
+    return [Box(b.xyxy[0], b.xyxy[1], b.xyxy[2] - b.xyxy[0], b.xyxy[3] - b.xyxy[1]) for b in result.boxes]
 
 
 @dataclass
@@ -50,11 +53,12 @@ def is_own(study_uid: str, record: Dataset) -> bool:
 
 
 def store_result(client: PacsClient, source: Dataset, result: Result, pixels: np.ndarray,
-                 versions: list[dict[str, str]], boxes: Sequence[Box] = NO_BOXES) -> list[str]:
+                 versions: list[dict[str, str]], boxes: Sequence[Box] | None = None) -> list[str]:
     """Add the secondary capture, then the SR, each unless already there; the UIDs stored (maybe none)."""
     if result.error or result.fractured is None:
         raise ValueError(f"there is no verdict to store for {result.file}: {result.error}")
     study, uids, stored = str(source.StudyInstanceUID), result_uids(source), []
+    boxes = result_boxes(result) if boxes is None else boxes
     builders: dict[str, Callable[[], Dataset]] = {"sc": lambda: build_sc(source, result, pixels),
                                                   "sr": lambda: build_sr(source, result, versions, boxes)}
     for kind in ("sc", "sr"):

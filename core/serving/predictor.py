@@ -26,13 +26,14 @@ from core.errors import InputError, WeightsError
 from core.models.calibration import Calibration
 from core.models.cards import HIGH_SENSITIVITY, OPERATING_POINTS, ModelCard, read_card
 from core.models.explain import CAM_METHODS, heatmap, overlay, resize_map
+from core.models.localizer import LOCALIZER_CARD, Localizer, LocalizerCard, load_localizer, localize
 from core.models.networks import FractureNet
 from core.models.registry import ModelSpec, get_spec
 from core.models.scoring import score_images
 from core.models.weights import find_cards, load_model
 from core.serving import wording
 from core.serving.scope import ScopeModel
-from core.serving.verdict import MemberResult, Result
+from core.serving.verdict import FoundBox, MemberResult, Result
 from core.settings import weights_dir as default_weights_dir
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,32 @@ class Member:
             return heatmap(self.net, self.spec.target_layer(self.net), gray, self.cfg, method)
 
 
+@dataclass
+class Finder:
+    """The loaded fracture localiser with its card (box-score thresholds of both operating points)."""
+
+    net: Localizer
+    card: LocalizerCard
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def load(cls, path: Path) -> Finder | None:
+        """The shipped localiser, or None (with a log line) when there is none."""
+        if not path.is_file():
+            log.info("no fracture localiser (%s is missing): verdicts come without boxes", path)
+            return None
+        return cls(*load_localizer(path))
+
+    def boxes(self, gray: np.ndarray) -> list[FoundBox]:
+        """Boxes that pass the high-sensitivity box threshold, highest score first."""
+        t = self.card.thresholds
+        with self.lock, torch.inference_mode():
+            found = localize(self.net, gray, self.card, min_score=t[HIGH_SENSITIVITY])
+        return [FoundBox([round(x, 1), round(y, 1), round(x + w, 1), round(y + h, 1)], round(score, 4),
+                         "balanced" if score >= t["balanced"] else HIGH_SENSITIVITY)
+                for (x, y, w, h), score in found]
+
+
 class Predictor:
     """Loads every model in a weights folder once; answers per image."""
 
@@ -83,6 +110,7 @@ class Predictor:
         self.members = [self._load(c) for c in find_cards(self.weights_dir)]
         self.ensemble = self._ensemble_card()
         self.scope = self._scope(self.weights_dir / "scope.json")
+        self.localizer = Finder.load(self.weights_dir / LOCALIZER_CARD)
 
     @staticmethod
     def _scope(path: Path) -> ScopeModel | None:
@@ -171,7 +199,9 @@ class Predictor:
                       operating_point=operating_point, threshold=t, decided_by=self.primary,
                       agreement=agreement(votes, verdict),
                       uncertain=self._uncertain(p, t, votes, verdict, operating_point),
-                      members=members, image=dict(image.meta), warnings=list(image.meta.get("warnings", [])))
+                      members=members, boxes=self.localizer.boxes(gray) if self.localizer else [],
+                      localized=self.localizer is not None,
+                      image=dict(image.meta), warnings=list(image.meta.get("warnings", [])))
 
     def _uncertain(self, p: float, t: float, votes: list[bool], verdict: bool, op: str) -> bool | None:
         """The ensemble card's val-fitted rule; None when there is no ensemble to apply it to."""

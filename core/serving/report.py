@@ -12,6 +12,7 @@ import pandas as pd
 from PIL import Image
 
 from core.serving import wording
+from core.serving.findings import draw_findings
 from core.serving.verdict import Result
 from core.settings import audit_log
 
@@ -36,9 +37,15 @@ def worklist_csv(results: list[Result]) -> bytes:
 
 
 def model_versions(predictor: Any) -> list[dict[str, str]]:
-    """Name, architecture and weights sha256 of every loaded model."""
-    return [{"name": m.name, "architecture": str(m.card.architecture), "sha256": m.card.weights.sha256,
-             "created": m.card.created} for m in predictor.members]
+    """Name, architecture and weights sha256 of every loaded model (the localiser's too, when shipped)."""
+    out = [{"name": m.name, "architecture": str(m.card.architecture), "sha256": m.card.weights.sha256,
+            "created": m.card.created} for m in predictor.members]
+    finder = getattr(predictor, "localizer", None)
+    if finder is not None:
+        card = finder.card
+        out.append({"name": "localizer", "architecture": f"centre heads on {card.trunk}",
+                    "sha256": card.weights.sha256, "created": card.created})
+    return out
 
 
 def pdf_report(result: Result, gray: np.ndarray, overlays: dict[str, np.ndarray], summary: dict,
@@ -56,8 +63,12 @@ def pdf_report(result: Result, gray: np.ndarray, overlays: dict[str, np.ndarray]
     pdf.cell(0, 5, _latin1(f"File: {result.file}   sha256: {image_sha256[:16]}...   {when}"),
              new_x="LMARGIN", new_y="NEXT")
     _verdict_block(pdf, result, summary)
+    if result.boxes:
+        overlays = {"Fracture boxes": draw_findings(gray, result.boxes)} | overlays
     _images(pdf, gray, overlays)
     _members(pdf, result)
+    if result.localized:
+        _boxes(pdf, result)
     pdf.set_font("Helvetica", "", 7)
     for v in versions:
         pdf.cell(0, 4, _latin1(f"{v['name']} ({v['architecture']}), weights sha256 {v['sha256']}"),
@@ -112,6 +123,18 @@ def _members(pdf: Any, r: Result) -> None:
         verdict = wording.SHORT[bool(m.fractured)]
         pdf.cell(0, 5, _latin1(f"{m.name}: p = {m.probability:.3f}, threshold {m.threshold:.3f} -> {verdict}"),
                  new_x="LMARGIN", new_y="NEXT")
+
+
+def _boxes(pdf: Any, r: Result) -> None:
+    pdf.set_font("Helvetica", "B", 10)
+    pdf.cell(0, 6, "Fracture localiser", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 9)
+    lines = [wording.box_line(i, b) for i, b in enumerate(r.boxes, 1)] or [wording.NO_BOXES]
+    for line in lines[:6]:
+        pdf.cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+    if r.boxes:
+        pdf.set_font("Helvetica", "", 7)
+        pdf.multi_cell(0, 3.5, _latin1(wording.BOXES_CAPTION.replace("**", "")), new_x="LMARGIN", new_y="NEXT")
 
 
 def audit(result: Result, image_bytes: bytes, versions: list[dict[str, str]],

@@ -17,6 +17,16 @@ class MemberResult:
 
 
 @dataclass
+class FoundBox:
+    """One box the localiser found: corners in pixels of the image as loaded (top-left origin), its score
+    and the strictest operating point it passes ('balanced', else 'high_sensitivity')."""
+
+    xyxy: list[float]
+    score: float
+    level: str
+
+
+@dataclass
 class Result:
     """The answer for one file: a verdict, or an error message for the user."""
 
@@ -33,6 +43,8 @@ class Result:
     scope_overridden: bool = False
     scope_reason: str | None = None
     members: list[MemberResult] = field(default_factory=list)
+    boxes: list[FoundBox] = field(default_factory=list)
+    localized: bool = False  # whether a fracture localiser looked at this image (boxes may still be empty)
     image: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 

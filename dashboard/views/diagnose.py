@@ -8,7 +8,7 @@ import streamlit as st
 from core.serving import wording
 from core.serving.report import audit, model_versions
 from dashboard.common import OP_LABELS, digest, get_predictor, notice
-from dashboard.components import downloads, heatmap_gallery, members_table, verdict_banner, worklist
+from dashboard.components import downloads, findings_view, heatmap_gallery, members_table, verdict_banner, worklist
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "sample" / "images"
 KEEP = 20  # analysed images kept in this browser session's memory (never on disk)
@@ -84,6 +84,8 @@ if image.meta.get("colour"):
 
 st.subheader("Every model's verdict")
 members_table(result)
+st.subheader("Where the fracture may be")
+findings_view(pred, result, image.pixels)
 st.subheader("Where each model looked")
 heatmap_gallery(pred, key, image.pixels, [m.name for m in result.members])
 downloads(pred, key, result, image.pixels, key, s, [r for _, r, _ in analysed])

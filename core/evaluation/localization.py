@@ -1,0 +1,70 @@
+"""How well the localiser's boxes sit on the radiologists' boxes: AP50, FROC, top-box pointing, and
+the box-score thresholds of the two operating points (chosen on val, reported on test).
+
+Box predictions are kept as {image name: [(x, y, w, h, score), ...]} in pixels of the image as
+loaded (what `reports/localizer/SPLIT_boxes.json` holds).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from core.evaluation.detection import Scored, ap50, froc, froc_curve, pointing_hits
+from core.evaluation.metrics import roc_auc
+from core.models.cards import BALANCED, HIGH_SENSITIVITY
+
+Box = tuple[float, float, float, float]
+Predictions = Mapping[str, Sequence[Sequence[float]]]
+# Mean false boxes per image allowed on val at each operating point (dashed and solid boxes).
+FALSE_RATE = {HIGH_SENSITIVITY: 1.0, BALANCED: 0.25}
+POINTING_TOLERANCE = 0.02  # as core.evaluation.pointing
+
+
+def scored(preds: Predictions, min_score: float = 0.0) -> dict[str, list[Scored]]:
+    """Plain rows → `Scored` boxes, keeping those at or above min_score."""
+    return {n: [Scored(tuple(r[:4]), float(r[4])) for r in rows if r[4] >= min_score] for n, rows in preds.items()}
+
+
+def threshold_at_rate(truth: Mapping[str, Sequence[Box]], preds: Predictions, rate: float) -> float:
+    """The lowest box score whose boxes make at most `rate` false boxes per image (IoU < 0.5)."""
+    rates, _, scores = froc_curve(truth, scored(preds))
+    ok = rates <= rate
+    return float(scores[ok].min()) if ok.any() else 1.0
+
+
+def choose_thresholds(truth: Mapping[str, Sequence[Box]], preds: Predictions) -> dict[str, float]:
+    """Box-score thresholds of both operating points, from val."""
+    return {op: threshold_at_rate(truth, preds, r) for op, r in FALSE_RATE.items()}
+
+
+def top_scores(names: Sequence[str], preds: Predictions) -> np.ndarray:
+    """Each image's highest box score (0 when it has none): evidence for the image-level verdict."""
+    return np.array([max((r[4] for r in preds.get(n, [])), default=0.0) for n in names])
+
+
+def measure(truth: Mapping[str, Sequence[Box]], preds: Predictions, shapes: Mapping[str, tuple[int, int]],
+            labels: Mapping[str, int], thresholds: Mapping[str, float]) -> dict[str, Any]:
+    """AP50, FROC at 0.5/1/2 false boxes per image, top-box pointing and per-threshold counts on one split."""
+    s = scored(preds)
+    hits = pointing_hits(truth, s, POINTING_TOLERANCE, shapes)
+    names = list(truth)
+    y = np.array([labels[n] for n in names])
+    rates, found, scores = froc_curve(truth, s)
+    at = {}
+    for op, t in thresholds.items():
+        k = int(np.sum(scores >= t)) - 1  # events are in falling score order
+        kept = scored(preds, t)
+        at[op] = {"threshold": t, "box_sensitivity": float(found[k]) if k >= 0 else 0.0,
+                  "false_boxes_per_image": float(rates[k]) if k >= 0 else 0.0,
+                  "boxes_per_image": float(np.mean([len(v) for v in kept.values()])),
+                  "normal_images_with_a_box": float(np.mean([bool(kept[n]) for n in names if not labels[n]]))}
+    keep = np.unique(np.linspace(0, len(rates) - 1, min(len(rates), 200)).astype(int)) if len(rates) else []
+    return {"n_images": len(names), "n_fractured_with_boxes": len(hits), "n_boxes": sum(len(b) for b in truth.values()),
+            "ap50": ap50(truth, s), "froc": {str(k): v for k, v in froc(truth, s).items()},
+            "pointing": float(np.mean(list(hits.values()))) if hits else float("nan"),
+            "pointing_tolerance": POINTING_TOLERANCE,
+            "top_score_auc": roc_auc(y, top_scores(names, preds)), "operating_points": at,
+            "froc_curve": {"false_per_image": [round(float(rates[i]), 4) for i in keep],
+                           "sensitivity": [round(float(found[i]), 4) for i in keep]}}

@@ -1,0 +1,368 @@
+"""Train the fracture localiser on the train split's radiologist boxes:
+`python -m core.training.localizer_fit` (`make train-localizer`).
+
+The trunk starts from a shipped classifier (its card is `--trunk`); its first stages (stride 8) are
+frozen and their activations cached once per view (plain and mirrored, boxes mirrored with them).
+Each epoch sees every fractured train image and as many normal ones drawn afresh; the epoch with
+the best val AP50 is kept. Box-score thresholds for both operating points are set on val; test is
+measured once, at the end. Every epoch is checkpointed; `--resume` continues; `--budget-min` bounds
+the wall time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.data.boxes import Box, centre_targets, to_model
+from core.data.fracatlas import load_gray_images, read_boxes, read_labels
+from core.data.preprocess import PreprocessConfig, letterbox
+from core.evaluation.localization import choose_thresholds, measure
+from core.models.cards import WeightsFile
+from core.models.localizer import LOCALIZER_CARD, Localizer, LocalizerCard, boxes_from_heads, write_localizer_card
+from core.models.weights import load_model, save_tensors, sha256
+from core.settings import cache_dir, data_dir, reports_dir, weights_dir
+from core.training import stem_cache
+from core.training.reproducibility import make_deterministic
+
+log = logging.getLogger("core.localizer")
+VIEWS = {"train": ("plain", "flip"), "val": ("plain",), "test": ("plain",)}
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Every setting of one localiser run; the card records them."""
+
+    trunk: Path = field(default_factory=lambda: weights_dir() / "efficientnet_lite0.json")
+    data: Path = field(default_factory=data_dir)
+    size: int = 384
+    width: int = 64
+    epochs: int = 16
+    batch: int = 32
+    lr: float = 1e-3
+    wd: float = 1e-4
+    negatives: float = 1.0
+    size_weight: float = 0.5
+    patience: int = 5
+    budget_min: float = 35.0
+    seed: int = 0
+    threads: int = 2
+    limit: int | None = None
+    out: Path = field(default_factory=weights_dir)
+    reports: Path = field(default_factory=reports_dir)
+    run_dir: Path = Path("runs/localizer")
+    cache_dir: Path = field(default_factory=cache_dir)
+    resume: bool = False
+    command: str = ""
+
+    def settings(self) -> dict[str, Any]:
+        """What the card records (paths left out: they differ between machines)."""
+        skip = {"data", "out", "reports", "run_dir", "cache_dir", "resume", "command", "trunk"}
+        return {k: v for k, v in asdict(self).items() if k not in skip}
+
+
+@dataclass
+class SplitData:
+    """One split: names, images, labels, radiologist boxes, and the cached stem per view."""
+
+    names: list[str]
+    grays: list[np.ndarray]
+    y: np.ndarray
+    boxes: dict[str, list[Box]]
+    stems: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def truth(self) -> dict[str, list[Box]]:
+        """Boxes per image, empty for normal films (what the box metrics take)."""
+        return {n: self.boxes.get(n, []) for n in self.names}
+
+
+def flip_box(box: Box, width: int) -> Box:
+    """A box on a mirrored image of the given width."""
+    x, y, w, h = box
+    return (width - x - w, y, w, h)
+
+
+def load_split(fc: FitConfig, split: str, all_boxes: dict[str, list[Box]]) -> SplitData:
+    """Labels, images and boxes of one split (a class-balanced head of it with --limit)."""
+    df = read_labels(fc.data / "labels.csv", split)
+    if fc.limit:
+        df = df.groupby("fractured", group_keys=False).head(fc.limit // 2).reset_index(drop=True)
+    names = df["image"].tolist()
+    return SplitData(names, load_gray_images(fc.data / "images", names), df["fractured"].to_numpy(),
+                     {n: list(all_boxes[n]) for n in names if n in all_boxes})
+
+
+def targets(split: SplitData, view: str, pcfg: PreprocessConfig, stride: int) -> dict[str, np.ndarray]:
+    """Dense centre targets of every image with boxes under one view: heat, log size in cells, offset, mask."""
+    g = pcfg.size // stride
+    out = {k: np.zeros((len(split.names),) + s, np.float32)
+           for k, s in {"heat": (g, g), "size": (2, g, g), "offset": (2, g, g), "mask": (g, g)}.items()}
+    for i, (name, gray) in enumerate(zip(split.names, split.grays)):
+        boxes = split.boxes.get(name, [])
+        if not boxes:
+            continue
+        if view == "flip":
+            boxes = [flip_box(b, gray.shape[1]) for b in boxes]
+        lb = letterbox(gray, pcfg.size)[1]
+        t = centre_targets([to_model(b, lb) for b in boxes], g, stride)
+        out["heat"][i], out["offset"][i], out["mask"][i] = t.heat, t.offset, t.mask
+        out["size"][i] = np.log(np.maximum(t.size, 1e-3) / stride) * t.mask
+    return out
+
+
+def focal_loss(logits: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss, per positive cell."""
+    pos = heat.eq(1).float()
+    p = torch.sigmoid(logits)
+    pos_term = -F.logsigmoid(logits) * (1 - p) ** 2 * pos
+    neg_term = -F.logsigmoid(-logits) * p ** 2 * (1 - heat) ** 4 * (1 - pos)
+    return (pos_term.sum() + neg_term.sum()) / pos.sum().clamp(min=1)
+
+
+def box_loss(heads: tuple[torch.Tensor, ...], t: dict[str, torch.Tensor], size_weight: float) -> torch.Tensor:
+    """Focal heat loss + L1 of log size and of offset at the centre cells."""
+    heat, size, offset = heads
+    mask = t["mask"][:, None]
+    n = mask.sum().clamp(min=1)
+    l_size = (torch.abs(size - t["size"]) * mask).sum() / n
+    l_off = (torch.abs(torch.sigmoid(offset) - t["offset"]) * mask).sum() / n
+    return focal_loss(heat[:, 0], t["heat"]) + size_weight * l_size + l_off
+
+
+def epoch_order(y: np.ndarray, negatives: float, rng: np.random.Generator) -> np.ndarray:
+    """Every fractured image and `negatives` × as many normal ones, shuffled."""
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    take = rng.choice(neg, min(len(neg), int(round(negatives * len(pos)))), replace=False)
+    return rng.permutation(np.concatenate([pos, take]))
+
+
+def train_epoch(net: Localizer, opt: torch.optim.Optimizer, sched: Any, train: SplitData,
+                tgt: dict[str, dict[str, np.ndarray]], fc: FitConfig, epoch: int) -> float:
+    """One pass: a random view per image; returns the mean loss."""
+    net.train()
+    net.stem.eval()
+    rng = np.random.default_rng([fc.seed, epoch])
+    order = epoch_order(train.y, fc.negatives, rng)
+    views = rng.integers(0, len(VIEWS["train"]), len(train.y))
+    losses = []
+    for start in range(0, len(order), fc.batch):
+        idx = order[start:start + fc.batch]
+        vs = [VIEWS["train"][v] for v in views[idx]]
+        z = torch.from_numpy(np.stack([train.stems[v][i] for v, i in zip(vs, idx)]).astype(np.float32))
+        t = {k: torch.from_numpy(np.stack([tgt[v][k][i] for v, i in zip(vs, idx)])) for k in tgt["plain"]}
+        loss = box_loss(net.forward_from_stem(z), t, fc.size_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+@torch.no_grad()
+def predict_split(net: Localizer, split: SplitData, pcfg: PreprocessConfig, stride: int,
+                  top_k: int = 10, batch: int = 32) -> dict[str, list[list[float]]]:
+    """Top-k boxes of every image of a split from its cached plain stem, in image pixels."""
+    net.eval()
+    out: dict[str, list[list[float]]] = {}
+    for start in range(0, len(split.names), batch):
+        z = torch.from_numpy(split.stems["plain"][start:start + batch].astype(np.float32))
+        heads = net.forward_from_stem(z)
+        for k, gray in enumerate(split.grays[start:start + batch]):
+            lb = letterbox(gray, pcfg.size)[1]
+            found = boxes_from_heads(tuple(h[k:k + 1] for h in heads), stride, top_k, lb, gray.shape[:2])
+            out[split.names[start + k]] = [[*map(float, b), float(s)] for b, s in found]
+    return out
+
+
+def val_ap(net: Localizer, val: SplitData, pcfg: PreprocessConfig, stride: int) -> float:
+    """AP50 of the val split (the selection figure)."""
+    from core.evaluation.detection import ap50
+    from core.evaluation.localization import scored
+
+    return ap50(val.truth, scored(predict_split(net, val, pcfg, stride)))
+
+
+def build(fc: FitConfig) -> tuple[Localizer, LocalizerCard, dict[str, Any]]:
+    """The localiser on the trunk's trained weights, a card skeleton and a record of its start."""
+    trunk, tcard = load_model(fc.trunk)
+    net = Localizer(trunk, fc.width)
+    net.freeze_stem()
+    pcfg = tcard.preprocess.with_(size=fc.size)
+    card = LocalizerCard(trunk=tcard.architecture, preprocess=pcfg, width=fc.width,
+                         thresholds={"high_sensitivity": 1.0, "balanced": 1.0})
+    start = {"trunk_card": tcard.name, "trunk_weights": tcard.weights.file, "trunk_sha256": tcard.weights.sha256}
+    return net, card, start
+
+
+def cache_stems(net: Localizer, splits: dict[str, SplitData], pcfg: PreprocessConfig, fc: FitConfig,
+                trunk_sha: str) -> None:
+    """Fill `stems` of every split and view from the disk cache (computed once)."""
+    for name, split in splits.items():
+        for view in VIEWS[name]:
+            key = stem_cache.cache_key(f"localizer-{fc.size}", trunk_sha, pcfg, split.names, view, fc.seed)
+            split.stems[view] = stem_cache.cached_stem(net, key, split.grays, pcfg, view, fc.seed, fc.cache_dir)
+
+
+@dataclass
+class Progress:
+    """Epochs done, the best epoch's AP and weights, the log, time spent: checkpointed every epoch."""
+
+    epoch: int = 0
+    best_ap: float = -1.0
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    log: list[dict[str, Any]] = field(default_factory=list)
+    prior_s: float = 0.0
+    stopped_by: str = "schedule complete"
+
+
+def fit(net: Localizer, splits: dict[str, SplitData], pcfg: PreprocessConfig, fc: FitConfig,
+        stride: int) -> Progress:
+    """Epoch loop: train, val AP50, checkpoint; early stop, wall-clock budget, resume."""
+    tgt = {v: targets(splits["train"], v, pcfg, stride) for v in VIEWS["train"]}
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=fc.lr, weight_decay=fc.wd)
+    steps = fc.epochs * -(-len(epoch_order(splits["train"].y, fc.negatives, np.random.default_rng(0))) // fc.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=fc.lr, total_steps=max(steps, 1), pct_start=0.15)
+    prog, t0 = _resume(fc, net, opt, sched), time.time()
+    for epoch in range(prog.epoch, fc.epochs):
+        e0 = time.time()
+        loss = train_epoch(net, opt, sched, splits["train"], tgt, fc, epoch)
+        ap = val_ap(net, splits["val"], pcfg, stride)
+        prog.epoch = epoch + 1
+        if ap > prog.best_ap:
+            prog.best_ap, prog.best_epoch = ap, epoch + 1
+            prog.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        row = {"epoch": epoch + 1, "loss": loss, "val_ap50": ap, "seconds": round(time.time() - e0, 1)}
+        prog.log.append(row)
+        log.info("epoch %d loss %.4f val AP50 %.4f (best %.4f @ %d) %.0fs", epoch + 1, loss, ap,
+                 prog.best_ap, prog.best_epoch, row["seconds"])
+        torch.save({"progress": prog, "model": net.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "elapsed": prog.prior_s + time.time() - t0}, fc.run_dir / "last.pt")
+        if epoch + 1 - prog.best_epoch >= fc.patience:
+            prog.stopped_by = f"early stop (no val AP50 gain for {fc.patience} epochs)"
+        elif epoch + 1 < fc.epochs and (time.time() - t0 + row["seconds"]) / 60 > fc.budget_min:
+            prog.stopped_by = f"wall-clock budget ({fc.budget_min:g} min)"
+        if prog.stopped_by != "schedule complete":
+            break
+    prog.prior_s += time.time() - t0
+    return prog
+
+
+def _resume(fc: FitConfig, net: Localizer, opt: Any, sched: Any) -> Progress:
+    ckpt = fc.run_dir / "last.pt"
+    if not (fc.resume and ckpt.is_file()):
+        return Progress()
+    saved = torch.load(ckpt, weights_only=False)
+    net.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["opt"])
+    sched.load_state_dict(saved["sched"])
+    prog = saved["progress"]
+    prog.prior_s = saved["elapsed"]
+    log.info("resumed from %s at epoch %d", ckpt, prog.epoch)
+    return prog
+
+
+def finish(net: Localizer, card: LocalizerCard, splits: dict[str, SplitData], fc: FitConfig,
+           prog: Progress, start: dict[str, Any], environment: dict[str, Any]) -> LocalizerCard:
+    """Best weights → thresholds on val → val and test figures → weights, card and box files."""
+    net.load_state_dict(prog.best_state)
+    preds = {s: predict_split(net, splits[s], card.preprocess, card.stride, card.top_k) for s in ("val", "test")}
+    thresholds = choose_thresholds(splits["val"].truth, preds["val"])
+    metrics = {s: measure(splits[s].truth, preds[s], {n: g.shape[:2] for n, g in zip(splits[s].names, splits[s].grays)},
+                          dict(zip(splits[s].names, splits[s].y.tolist())), thresholds) for s in preds}
+    box_dir = fc.reports / "localizer"
+    box_dir.mkdir(parents=True, exist_ok=True)
+    for s, p in preds.items():
+        (box_dir / f"{s}_boxes.json").write_text(json.dumps(p, separators=(",", ":")) + "\n")
+    card = card.with_(thresholds=thresholds, metrics=metrics, init=start, weights=_save_weights(net, card, fc.out),
+                      training=_record(fc, prog, environment), data=_data_note(splits["train"]),
+                      created=datetime.now(UTC).isoformat(timespec="seconds"),
+                      description="Fracture localiser: CenterNet-style centre/size/offset heads on a stride-8 "
+                                  "feature pyramid over the shipped classifier's trunk.")
+    write_localizer_card(card, fc.out / LOCALIZER_CARD)
+    write_localizer_card(card, fc.reports / LOCALIZER_CARD)  # beside scope.json: not a classifier card
+    return card
+
+
+def _save_weights(net: Localizer, card: LocalizerCard, out: Path) -> WeightsFile:
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in net.state_dict().items()}
+    path = save_tensors(state, out / "localizer.safetensors", {"name": "localizer", "trunk": card.trunk})
+    return WeightsFile(path.name, sha256(path), path.stat().st_size)
+
+
+def _record(fc: FitConfig, prog: Progress, environment: dict[str, Any]) -> dict[str, Any]:
+    return {"command": fc.command, "settings": fc.settings(), "epochs_run": prog.epoch, "best_epoch": prog.best_epoch,
+            "wall_time_s": round(prog.prior_s, 1), "stopped_by": prog.stopped_by, "log": prog.log,
+            "environment": environment}
+
+
+def _data_note(train: SplitData) -> dict[str, Any]:
+    return {"source": "FracAtlas (CC BY 4.0), fixed leakage-free split; boxes: fracture_boxes_coco.json",
+            "train_images": len(train.names), "train_fractured": int(train.y.sum()),
+            "train_boxes": sum(map(len, train.boxes.values())), "selection": "val AP50 (epoch), val FROC (thresholds)"}
+
+
+def run(fc: FitConfig) -> LocalizerCard:
+    """The whole run: data, cached stems, epochs, then the shipped files."""
+    fc.run_dir.mkdir(parents=True, exist_ok=True)
+    environment = make_deterministic(fc.seed, fc.threads)
+    t0 = time.time()
+    net, card, start = build(fc)
+    all_boxes = read_boxes(fc.data / "fracture_boxes_coco.json")
+    splits = {s: load_split(fc, s, all_boxes) for s in ("train", "val", "test")}
+    cache_stems(net, splits, card.preprocess, fc, start["trunk_sha256"])
+    log.info("data and stems ready in %.0f s", time.time() - t0)
+    prog = fit(net, splits, card.preprocess, fc, card.stride)
+    card = finish(net, card, splits, fc, prog, start, environment)
+    for s in ("val", "test"):
+        m = card.metrics[s]
+        log.info("%s: AP50 %.3f  FROC %s  pointing %.3f  top-score AUC %.3f", s, m["ap50"], m["froc"],
+                 m["pointing"], m["top_score_auc"])
+    return card
+
+
+def parse(argv: list[str]) -> FitConfig:
+    """`python -m core.training.localizer_fit` options, one per FitConfig field."""
+    p = argparse.ArgumentParser(prog="python -m core.training.localizer_fit", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    types = {"int": int, "float": float, "Path": Path, "int | None": int}
+    for name, f in FitConfig.__dataclass_fields__.items():
+        if name == "command":
+            continue
+        flag = "--" + name.replace("_", "-")
+        if f.type == "bool":
+            p.add_argument(flag, action="store_true")
+        else:
+            p.add_argument(flag, type=types.get(str(f.type), str), default=None)
+    values = {k: v for k, v in vars(p.parse_args(argv)).items() if v is not None and v is not False}
+    cmd = "python -m core.training.localizer_fit " + " ".join(shlex.quote(a) for a in argv)
+    return FitConfig(**values, command=cmd.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The CLI."""
+    fc = parse(list(sys.argv[1:] if argv is None else argv))
+    fc.run_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
+                        handlers=[logging.StreamHandler(), logging.FileHandler(fc.run_dir / "train.log")])
+    run(fc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""The localiser network, its card and its loading: shapes per trunk, typed card, sha256 check."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from core.errors import WeightsError
+from core.models.localizer import Localizer, LocalizerCard, build_localizer, load_localizer, localize, read_localizer_card
+from core.models.registry import REGISTRY, create_model
+from core.models.weights import find_cards
+
+MOBILE = [n for n, s in REGISTRY.items() if getattr(getattr(s.factory, "func", None), "__name__", "") == "timm_mobile"]
+
+
+def test_both_shipped_trunks_are_mobile():
+    assert set(MOBILE) == {"efficientnet_lite0", "mobilenet_v2"}
+
+
+@pytest.mark.parametrize("trunk", MOBILE)
+def test_heads_sit_on_a_stride_8_grid(trunk):
+    net = Localizer(create_model(trunk)).eval()
+    heat, size, offset = net(torch.zeros(2, 3, 96, 96))
+    assert heat.shape == (2, 1, 12, 12) and size.shape == offset.shape == (2, 2, 12, 12)
+    # the heat head starts at the prior: nowhere is a fracture yet
+    assert torch.sigmoid(heat).mean().item() == pytest.approx(0.01, abs=0.01)
+
+
+def test_a_non_mobile_trunk_is_refused():
+    with pytest.raises(ValueError, match="timm mobile"):
+        Localizer(create_model("custom_cnn"))
+
+
+def test_frozen_stem_has_no_gradients():
+    net = Localizer(create_model("efficientnet_lite0"))
+    net.freeze_stem()
+    assert not any(p.requires_grad for p in net.stem.parameters())
+    assert all(p.requires_grad for p in net.heat.parameters())
+
+
+def test_card_round_trip_and_validation(localized):
+    card = read_localizer_card(localized / "weights" / "localizer.json")
+    assert isinstance(card, LocalizerCard) and card.trunk == "efficientnet_lite0"
+    assert LocalizerCard.from_dict(card.to_dict()) == card
+    bad = card.to_dict() | {"thresholds": {"balanced": 0.5}}
+    with pytest.raises(WeightsError, match="high_sensitivity"):
+        LocalizerCard.from_dict(bad)
+    with pytest.raises(WeightsError, match="multiple of 32"):
+        LocalizerCard.from_dict(card.to_dict() | {"preprocess": card.preprocess.with_(size=100).to_dict()})
+
+
+def test_the_localizer_is_not_taken_for_a_classifier(localized):
+    assert "localizer" not in [p.stem for p in find_cards(localized / "weights")]
+
+
+def test_replaced_weights_are_refused(localized, tmp_path):
+    shutil.copytree(localized / "weights", tmp_path / "w")
+    path = tmp_path / "w" / "localizer.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        load_localizer(tmp_path / "w" / "localizer.json")
+
+
+def test_boxes_are_on_the_image_as_loaded_highest_first(localized, xray_gray):
+    net, card = load_localizer(localized / "weights" / "localizer.json")
+    found = localize(net, xray_gray, card)
+    assert 0 < len(found) <= card.top_k
+    scores = [s for _, s in found]
+    assert scores == sorted(scores, reverse=True)
+    h, w = xray_gray.shape
+    for (x, y, bw, bh), s in found:
+        assert x >= 0 and y >= 0 and x + bw <= w + 1e-6 and y + bh <= h + 1e-6 and bw > 0 and bh > 0
+        assert 0 < s < 1
+    assert localize(net, xray_gray, card, min_score=1.0) == []
+
+
+def test_an_untrained_localizer_matches_the_card_shape(localized):
+    card = read_localizer_card(localized / "weights" / "localizer.json")
+    net = build_localizer(card)
+    saved = json.loads((localized / "weights" / "localizer.json").read_text())
+    assert saved["width"] == card.width
+    assert np.isfinite(sum(p.sum().item() for p in net.parameters()))
