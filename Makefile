@@ -7,7 +7,7 @@ MODEL  ?= efficientnet_lite0
 FRACATLAS_DIR ?= $(abspath ../shared/data/fracatlas)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run test train train-localizer train-all train-others ship select ensemble evaluate pointing robustness scope results bench pacs-demo pacs-throughput clean-cache
+.PHONY: setup run test train train-localizer evaluate-localizer localizer-robustness train-all train-others ship select ensemble evaluate pointing robustness scope results bench pacs-demo pacs-throughput clean-cache
 
 setup: $(STAMP)
 
@@ -35,6 +35,14 @@ train: setup
 # its trunk is the shipped efficientnet_lite0, so train that first. About 30 minutes on 2 cores.
 train-localizer: setup
 	$(BIN)/python -m core.training.localizer_fit $(ARGS)
+
+# Re-measure the shipped localiser from its stored val/test boxes (thresholds on val; AP50, FROC, pointing,
+# per region), and the localiser under every shift of the catalogue (reports/localizer_robustness.json).
+evaluate-localizer: setup
+	$(BIN)/python -m core.evaluation.localization
+
+localizer-robustness: setup
+	$(BIN)/python -m core.evaluation.localizer_robustness $(ARGS)
 
 # Rebuild every shipped model, then the ensemble and the results table (see reports/RESULTS.md).
 train-all: setup

@@ -30,6 +30,7 @@ if [[ "${MODELS_ONLY:-0}" == 1 ]]; then
 fi
 $PY -m core.training.localizer_fit --trunk "$OUT_WEIGHTS/efficientnet_lite0.json" --out "$OUT_WEIGHTS" \
   --reports "$OUT_REPORTS" --run-dir "$WORK/localizer" --cache-dir "$WORK/cache" --seed 0 --threads 2
+$PY -m core.evaluation.localizer_robustness
 $PY -m core.training.scope_fit
 $PY -m core.evaluation.pointing
 $PY -m core.evaluation.bench

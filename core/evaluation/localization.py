@@ -6,7 +6,11 @@ loaded (what `reports/localizer/SPLIT_boxes.json` holds).
 """
 from __future__ import annotations
 
+import argparse
+import json
+import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +19,7 @@ from core.evaluation.detection import Scored, ap50, froc, froc_curve, pointing_h
 from core.evaluation.metrics import roc_auc
 from core.models.cards import BALANCED, HIGH_SENSITIVITY
 
+log = logging.getLogger(__name__)
 Box = tuple[float, float, float, float]
 Predictions = Mapping[str, Sequence[Sequence[float]]]
 # Mean false boxes per image allowed on val at each operating point (dashed and solid boxes).
@@ -68,3 +73,70 @@ def measure(truth: Mapping[str, Sequence[Box]], preds: Predictions, shapes: Mapp
             "top_score_auc": roc_auc(y, top_scores(names, preds)), "operating_points": at,
             "froc_curve": {"false_per_image": [round(float(rates[i]), 4) for i in keep],
                            "sensitivity": [round(float(found[i]), 4) for i in keep]}}
+
+
+REGIONS = ("hand", "leg", "hip", "shoulder", "mixed")
+
+
+def subgroups(labels: Any, truth: Mapping[str, Sequence[Box]], preds: Predictions,
+              shapes: Mapping[str, tuple[int, int]]) -> dict[str, dict[str, Any]]:
+    """AP50 and pointing per body region and on the hardware-free images (labels: a DataFrame of the split)."""
+    groups = {r: labels[labels[r] == 1]["image"] for r in REGIONS if r in labels}
+    if "hardware" in labels:
+        groups["hardware-free"] = labels[labels["hardware"] == 0]["image"]
+    out = {}
+    for g, names in groups.items():
+        t = {n: truth[n] for n in names}
+        if not any(t.values()):
+            continue
+        s = scored({n: preds.get(n, []) for n in names})
+        hits = pointing_hits(t, s, POINTING_TOLERANCE, shapes)
+        out[g] = {"images": len(t), "boxes": sum(len(b) for b in t.values()), "ap50": ap50(t, s),
+                  "pointing": float(np.mean(list(hits.values())))}
+    return out
+
+
+def remeasure(box_dir: Path, data: Path) -> dict[str, Any]:
+    """Thresholds (val) and every figure (val, test) again from the stored box files; the card's new metrics."""
+    from core.data.fracatlas import read_boxes, read_labels
+
+    all_boxes = read_boxes(data / "fracture_boxes_coco.json")
+    preds = {s: json.loads((box_dir / f"{s}_boxes.json").read_text()) for s in ("val", "test")}
+    frames = {s: read_labels(data / "labels.csv", s) for s in preds}
+    frames = {s: df[df["image"].isin(preds[s])] for s, df in frames.items()}
+    truth = {s: {n: all_boxes.get(n, []) for n in df["image"]} for s, df in frames.items()}
+    thresholds = choose_thresholds(truth["val"], preds["val"])
+    metrics = {}
+    for s, df in frames.items():
+        shapes = {n: (int(h), int(w)) for n, h, w in zip(df["image"], df["h"], df["w"])}
+        m = measure(truth[s], preds[s], shapes, dict(zip(df["image"], df["fractured"])), thresholds)
+        metrics[s] = m | {"subgroups": subgroups(df, truth[s], preds[s], shapes)}
+    return {"thresholds": thresholds, "metrics": metrics}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m core.evaluation.localization`: re-measure the shipped localiser from its stored boxes."""
+    from core.models.localizer import LOCALIZER_CARD, read_localizer_card, write_localizer_card
+    from core.settings import data_dir, reports_dir, weights_dir
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--weights", type=Path, default=None)
+    p.add_argument("--reports", type=Path, default=None)
+    p.add_argument("--data", type=Path, default=None)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    weights, reports = args.weights or weights_dir(), args.reports or reports_dir()
+    card = read_localizer_card(weights / LOCALIZER_CARD)
+    new = remeasure(reports / "localizer", args.data or data_dir())
+    if new["thresholds"] != card.thresholds:
+        log.warning("thresholds moved on re-measuring: %s → %s", card.thresholds, new["thresholds"])
+    card = card.with_(**new)
+    write_localizer_card(card, weights / LOCALIZER_CARD)
+    write_localizer_card(card, reports / LOCALIZER_CARD)
+    for s, m in card.metrics.items():
+        log.info("%s: AP50 %.3f  FROC %s  pointing %.3f", s, m["ap50"], m["froc"], m["pointing"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,7 +12,8 @@ from core.models.cards import ModelCard, TrainingRecord, read_card
 from core.settings import reports_dir
 
 JSON_REPORTS = ("bench", "pointing", "train_all_time", "robustness", "scope", "pacs_throughput",
-                "operating_point_stability", "rebuild_check", "augmentation_choice", "localizer")
+                "operating_point_stability", "rebuild_check", "augmentation_choice", "localizer",
+                "localizer_robustness")
 
 
 @dataclass(frozen=True)

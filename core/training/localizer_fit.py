@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from core.data.boxes import Box, centre_targets, to_model
 from core.data.fracatlas import load_gray_images, read_boxes, read_labels
 from core.data.preprocess import PreprocessConfig, letterbox
-from core.evaluation.localization import choose_thresholds, measure
+from core.evaluation.localization import choose_thresholds, measure, subgroups
 from core.models.cards import WeightsFile
 from core.models.localizer import LOCALIZER_CARD, Localizer, LocalizerCard, boxes_from_heads, write_localizer_card
 from core.models.weights import load_model, save_tensors, sha256
@@ -226,6 +226,7 @@ class Progress:
     best_state: dict[str, torch.Tensor] | None = None
     log: list[dict[str, Any]] = field(default_factory=list)
     prior_s: float = 0.0
+    setup_s: float = 0.0
     stopped_by: str = "schedule complete"
 
 
@@ -282,8 +283,7 @@ def finish(net: Localizer, card: LocalizerCard, splits: dict[str, SplitData], fc
     net.load_state_dict(prog.best_state)
     preds = {s: predict_split(net, splits[s], card.preprocess, card.stride, card.top_k) for s in ("val", "test")}
     thresholds = choose_thresholds(splits["val"].truth, preds["val"])
-    metrics = {s: measure(splits[s].truth, preds[s], {n: g.shape[:2] for n, g in zip(splits[s].names, splits[s].grays)},
-                          dict(zip(splits[s].names, splits[s].y.tolist())), thresholds) for s in preds}
+    metrics = {s: split_metrics(fc, splits[s], s, preds[s], thresholds) for s in preds}
     box_dir = fc.reports / "localizer"
     box_dir.mkdir(parents=True, exist_ok=True)
     for s, p in preds.items():
@@ -298,6 +298,15 @@ def finish(net: Localizer, card: LocalizerCard, splits: dict[str, SplitData], fc
     return card
 
 
+def split_metrics(fc: FitConfig, split: SplitData, name: str, preds: dict[str, list[list[float]]],
+                  thresholds: dict[str, float]) -> dict[str, Any]:
+    """The split's figures (AP50, FROC, pointing, thresholds' counts) and per region / hardware-free."""
+    shapes = {n: g.shape[:2] for n, g in zip(split.names, split.grays)}
+    m = measure(split.truth, preds, shapes, dict(zip(split.names, split.y.tolist())), thresholds)
+    labels = read_labels(fc.data / "labels.csv", name)
+    return m | {"subgroups": subgroups(labels[labels["image"].isin(split.names)], split.truth, preds, shapes)}
+
+
 def _save_weights(net: Localizer, card: LocalizerCard, out: Path) -> WeightsFile:
     out.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in net.state_dict().items()}
@@ -307,7 +316,7 @@ def _save_weights(net: Localizer, card: LocalizerCard, out: Path) -> WeightsFile
 
 def _record(fc: FitConfig, prog: Progress, environment: dict[str, Any]) -> dict[str, Any]:
     return {"command": fc.command, "settings": fc.settings(), "epochs_run": prog.epoch, "best_epoch": prog.best_epoch,
-            "wall_time_s": round(prog.prior_s, 1), "stopped_by": prog.stopped_by, "log": prog.log,
+            "wall_time_s": round(prog.prior_s, 1), "setup_s": round(prog.setup_s, 1), "stopped_by": prog.stopped_by, "log": prog.log,
             "environment": environment}
 
 
@@ -326,8 +335,10 @@ def run(fc: FitConfig) -> LocalizerCard:
     all_boxes = read_boxes(fc.data / "fracture_boxes_coco.json")
     splits = {s: load_split(fc, s, all_boxes) for s in ("train", "val", "test")}
     cache_stems(net, splits, card.preprocess, fc, start["trunk_sha256"])
-    log.info("data and stems ready in %.0f s", time.time() - t0)
+    setup_s = time.time() - t0
+    log.info("data and stems ready in %.0f s", setup_s)
     prog = fit(net, splits, card.preprocess, fc, card.stride)
+    prog.setup_s = setup_s
     card = finish(net, card, splits, fc, prog, start, environment)
     for s in ("val", "test"):
         m = card.metrics[s]

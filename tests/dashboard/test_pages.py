@@ -118,3 +118,40 @@ def test_explore_page(app):
     assert not at.exception
     assert len(at.image) == 12  # one page of the gallery
     assert any("surgical hardware" in w.value for w in at.warning)
+
+
+@pytest.fixture
+def localized_app(localized, monkeypatch):
+    monkeypatch.setenv("FRACTURE_WEIGHTS_DIR", str(localized / "weights"))
+    monkeypatch.setenv("FRACTURE_REPORTS_DIR", str(localized / "reports"))
+    return AppTest.from_file(APP, default_timeout=TIMEOUT)
+
+
+def test_diagnose_shows_the_localizer_boxes_with_a_toggle(localized_app, sample_dir):
+    at = localized_app.run()
+    xray = sorted((sample_dir / "images").glob("*.jpg"))[0]
+    at.file_uploader(key="uploads").set_value((xray.name, xray.read_bytes(), "image/jpeg")).run()
+    assert not at.exception
+    assert any("Where the fracture may be" in h.value for h in at.subheader)
+    assert at.image[0].value is not None and len(at.image) == 1 + 1 + 2  # boxes view, original, two overlays
+    assert any("solid red" in c.value for c in at.caption)
+    assert any("top box lay on a radiologist's box" in c.value for c in at.caption)
+    at.toggle(key="show_boxes").set_value(False).run()
+    assert not at.exception
+
+
+def test_diagnose_without_a_localizer_says_so(app, sample_dir):
+    at = app.run()
+    xray = sorted((sample_dir / "images").glob("*.jpg"))[0]
+    at.file_uploader(key="uploads").set_value((xray.name, xray.read_bytes(), "image/jpeg")).run()
+    assert any("No fracture localiser is installed" in c.value for c in at.caption)
+
+
+def test_compare_page_shows_the_localizer(localized_app):
+    at = localized_app.run()
+    at.switch_page("views/compare.py").run()
+    assert not at.exception
+    assert any("Does the localiser find the fracture" in h.value for h in at.subheader)
+    assert any("FROC" in c.value for c in at.caption)
+    table = next(d.value for d in at.dataframe if "AP50" in d.value.columns)
+    assert list(table["split"]) == ["val", "test"]

@@ -33,3 +33,39 @@ def test_measure_reports_ap_froc_pointing_and_counts():
     bal = m["operating_points"]["balanced"]
     assert bal["box_sensitivity"] == 1.0 and bal["boxes_per_image"] == 0.5
     assert bal["normal_images_with_a_box"] == pytest.approx(1 / 3)
+
+
+def test_remeasuring_from_the_stored_boxes_reproduces_the_card(localized, mini_dataset, tmp_path):
+    import json
+    import shutil
+
+    from core.evaluation import localization
+
+    shutil.copytree(localized / "weights", tmp_path / "weights")
+    shutil.copytree(localized / "reports", tmp_path / "reports")
+    before = json.loads((tmp_path / "weights" / "localizer.json").read_text())
+    assert localization.main(["--weights", str(tmp_path / "weights"), "--reports", str(tmp_path / "reports"),
+                              "--data", str(mini_dataset)]) == 0
+    after = json.loads((tmp_path / "reports" / "localizer.json").read_text())
+    assert after["thresholds"] == before["thresholds"]
+    for split in ("val", "test"):
+        for key in ("ap50", "pointing", "froc", "top_score_auc", "operating_points"):
+            assert after["metrics"][split][key] == pytest.approx(before["metrics"][split][key])
+        assert after["metrics"][split]["subgroups"] == pytest.approx(before["metrics"][split]["subgroups"])
+    assert after["weights"] == before["weights"]  # the weights are not touched
+
+
+def test_fusion_prefers_a_score_that_carries_new_information():
+    import numpy as np
+
+    from core.evaluation.fusion import compare, spec_at_sensitivity
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.25).astype(int)
+    truth = y + rng.normal(0, 0.6, 400)  # the hidden signal
+    ens = truth + rng.normal(0, 1.0, 400)  # the ensemble sees it noisily
+    informative = 1 / (1 + np.exp(-(truth + rng.normal(0, 1.0, 400))))  # independent noise: adds information
+    useless = rng.random(400)
+    assert compare(y, ens, informative, repeats=3)["fuse"]
+    assert not compare(y, ens, useless, repeats=3)["fuse"]
+    assert spec_at_sensitivity(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.5, 0.9]), 0.95) == 0.5
