@@ -277,7 +277,8 @@ def localizer(data: Reports, shipped: set[str]) -> list[str]:
              f"input {card['preprocess']['size']} px; trained on {card['data']['train_fractured']} fractured train images "
              f"({card['data']['train_boxes']} boxes) and as many normal ones per epoch; epoch chosen on val AP50 "
              f"(best {t['best_epoch']} of {t['epochs_run']}, {t['stopped_by']}); {t['wall_time_s'] / 60:.1f} min of epochs "
-             f"+ {t.get('setup_s', 0) / 60:.1f} min reading the data and caching the stem, on 2 cores.", "", markdown_table(pd.DataFrame(rows)), "",
+             f"+ {t.get('setup_s', 0) / 60:.1f} min reading the data and caching the stem, on 2 cores.", "",
+             markdown_table(pd.DataFrame(rows)), "",
              "Box thresholds are set on val at 1 false box per image (high sensitivity, dashed) and 0.25 (balanced, solid):",
              "", markdown_table(pd.DataFrame(ops)), ""]
     if sub:

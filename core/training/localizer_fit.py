@@ -316,8 +316,8 @@ def _save_weights(net: Localizer, card: LocalizerCard, out: Path) -> WeightsFile
 
 def _record(fc: FitConfig, prog: Progress, environment: dict[str, Any]) -> dict[str, Any]:
     return {"command": fc.command, "settings": fc.settings(), "epochs_run": prog.epoch, "best_epoch": prog.best_epoch,
-            "wall_time_s": round(prog.prior_s, 1), "setup_s": round(prog.setup_s, 1), "stopped_by": prog.stopped_by, "log": prog.log,
-            "environment": environment}
+            "wall_time_s": round(prog.prior_s, 1), "setup_s": round(prog.setup_s, 1), "stopped_by": prog.stopped_by,
+            "log": prog.log, "environment": environment}
 
 
 def _data_note(train: SplitData) -> dict[str, Any]:
