@@ -93,6 +93,7 @@ def localized(tmp_path_factory, trained, mini_dataset) -> Path:
     root = tmp_path_factory.mktemp("localized")
     shutil.copy(SAMPLE / "fracture_boxes_coco.json", mini_dataset / "fracture_boxes_coco.json")
     shutil.copytree(trained / "weights", root / "weights")
+    shutil.copytree(trained / "reports", root / "reports")
     rc = localizer_fit.main(["--trunk", str(root / "weights" / "efficientnet_lite0.json"), "--data", str(mini_dataset),
                              "--size", "64", "--epochs", "2", "--batch", "4", "--out", str(root / "weights"),
                              "--reports", str(root / "reports"), "--run-dir", str(root / "run"),
