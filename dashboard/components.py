@@ -58,17 +58,19 @@ def members_table(result: Result) -> None:
 
 
 def findings_view(pred: Predictor, result: Result, gray) -> None:
-    """The localiser's boxes on the original image (with a toggle), and the boxes as a list."""
+    """The localiser's boxes on the original image (with a toggle), and the boxes as a list; the balanced
+    setting shows only the solid (balanced) boxes, the high-sensitivity setting the dashed ones too."""
     if pred.localizer is None:
         st.caption(wording.NO_LOCALIZER)
         return
+    boxes = result.shown_boxes()
     left, right = st.columns([3, 2])
     show = right.toggle("Show fracture boxes", value=True, key="show_boxes")
-    left.image(draw_findings(gray, result.boxes) if show else gray, width="stretch",
+    left.image(draw_findings(gray, boxes) if show else gray, width="stretch",
                caption="Original with the localiser's boxes" if show else "Original (unaltered)")
-    if not result.boxes:
-        right.info(wording.NO_BOXES)
-    for rank, box in enumerate(result.boxes, 1):
+    if not boxes:
+        right.info(wording.NO_BOXES.replace("high-sensitivity", OP_LABELS[result.operating_point].lower()))
+    for rank, box in enumerate(boxes, 1):
         right.markdown(wording.box_line(rank, box))
     right.caption(wording.BOXES_CAPTION)
     right.caption(wording.localizer_summary(pred.localizer.card.metrics["test"]))

@@ -63,8 +63,8 @@ def pdf_report(result: Result, gray: np.ndarray, overlays: dict[str, np.ndarray]
     pdf.cell(0, 5, _latin1(f"File: {result.file}   sha256: {image_sha256[:16]}...   {when}"),
              new_x="LMARGIN", new_y="NEXT")
     _verdict_block(pdf, result, summary)
-    if result.boxes:
-        overlays = {"Fracture boxes": draw_findings(gray, result.boxes)} | overlays
+    if result.shown_boxes():
+        overlays = {"Fracture boxes": draw_findings(gray, result.shown_boxes())} | overlays
     _images(pdf, gray, overlays)
     _members(pdf, result)
     if result.localized:
@@ -129,10 +129,11 @@ def _boxes(pdf: Any, r: Result) -> None:
     pdf.set_font("Helvetica", "B", 10)
     pdf.cell(0, 6, "Fracture localiser", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 9)
-    lines = [wording.box_line(i, b) for i, b in enumerate(r.boxes, 1)] or [wording.NO_BOXES]
+    shown = r.shown_boxes()
+    lines = [wording.box_line(i, b) for i, b in enumerate(shown, 1)] or [wording.NO_BOXES]
     for line in lines[:6]:
         pdf.cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
-    if r.boxes:
+    if shown:
         pdf.set_font("Helvetica", "", 7)
         pdf.multi_cell(0, 3.5, _latin1(wording.BOXES_CAPTION.replace("**", "")), new_x="LMARGIN", new_y="NEXT")
 

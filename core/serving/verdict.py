@@ -48,6 +48,10 @@ class Result:
     image: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    def shown_boxes(self) -> list[FoundBox]:
+        """The boxes a reader sees at this result's setting: all at high sensitivity, the balanced ones otherwise."""
+        return [b for b in self.boxes if self.operating_point == "high_sensitivity" or b.level == "balanced"]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return asdict(self)

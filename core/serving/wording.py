@@ -61,7 +61,8 @@ def plain_words(s: dict[str, Any], who: str) -> str:
             f"images ({s['fp']} of {neg}), on the held-out FracAtlas test split.")
 BOXES_CAPTION = ("Boxes mark where the fracture localiser (trained on the radiologists' FracAtlas boxes) "
                  "found fracture-like findings: **solid red** passes the balanced setting, **dashed amber** "
-                 "only the high-sensitivity one; the number is the box's score. A box is a place to look, "
+                 "only the high-sensitivity one (shown in that setting); the number is the box's score. "
+                 "A box is a place to look, "
                  "not a diagnosis, and the verdict above does not depend on it.")
 NO_BOXES = "The localiser found no fracture-like finding above its high-sensitivity threshold on this image."
 NO_LOCALIZER = "No fracture localiser is installed (weights/localizer.json): only heat maps are shown."

@@ -89,6 +89,14 @@ def test_pdf_lists_the_boxes(pred, sample_dir):
     assert "localizer" in text  # its weights' sha256 is listed with the models'
 
 
+def test_the_balanced_setting_shows_only_solid_boxes():
+    from core.serving.verdict import Result
+
+    boxes = [FoundBox([0, 0, 5, 5], 0.9, "balanced"), FoundBox([9, 9, 20, 20], 0.1, "high_sensitivity")]
+    assert Result("x", operating_point="balanced", boxes=boxes).shown_boxes() == boxes[:1]
+    assert Result("x", operating_point="high_sensitivity", boxes=boxes).shown_boxes() == boxes
+
+
 def test_sr_regions_come_from_the_result(pred, sample_dir):
     result = pred.predict_source(_first(sample_dir))
     result.boxes = [FoundBox([10, 20, 50, 80], 0.7, "balanced")]
