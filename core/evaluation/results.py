@@ -285,7 +285,18 @@ def localizer(data: Reports, shipped: set[str]) -> list[str]:
         lines += ["Test by body region and without hardware:", "", markdown_table(pd.DataFrame(
             [{"group": g, "images": v["images"], "boxes": v["boxes"], "AP50": f"{v['ap50']:.3f}",
               "pointing": f"{v['pointing']:.3f}"} for g, v in sub.items()])), ""]
-    return lines + _localizer_shifts(data.get("localizer_robustness"))
+    return lines + _fusion(data.get("localizer_fusion")) + _localizer_shifts(data.get("localizer_robustness"))
+
+
+def _fusion(fu: dict | None) -> list[str]:
+    if not fu:
+        return []
+    a, b = fu["ensemble"], fu["ensemble + top box"]
+    return [f"Fusing the top-box score with the ensemble, decided on val ({fu['repeats']}× {fu['folds']}-fold "
+            f"cross-validated logistic models, `python -m core.evaluation.fusion`): ROC-AUC {a['roc_auc']:.3f} alone, "
+            f"{b['roc_auc']:.3f} fused (gain {fu['auc_gain_mean']:+.4f} ± {fu['auc_gain_sd']:.4f}); specificity at 95 % "
+            f"sensitivity {a['specificity_at_95_sensitivity']:.3f} vs {b['specificity_at_95_sensitivity']:.3f}. "
+            + ("Fused." if fu["fuse"] else "**Not fused**: the verdict stays the ensemble's."), ""]
 
 
 def _localizer_shifts(lr: dict | None) -> list[str]:

@@ -59,3 +59,20 @@ def test_choice_summarises_val_reports_and_refuses_test(tmp_path):
     out = tmp_path / "choice.json"
     assert main([f"plain={tmp_path / 'plain.json'}", f"shifts={tmp_path / 'shifts.json'}", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["chosen"] == "shifts"
+
+
+def test_localizer_section_reads_the_shipped_reports():
+    """RESULTS shows the shipped localiser's figures, its fusion decision and its shifts (nothing without them)."""
+    import json
+
+    from core.evaluation.results import localizer
+    from core.evaluation.tables import Reports
+
+    measured = {k: json.loads((ROOT / "reports" / f"{k}.json").read_text())
+                for k in ("localizer", "localizer_fusion", "localizer_robustness")}
+    text = "\n".join(localizer(Reports({}, {}, measured), set()))
+    test = measured["localizer"]["metrics"]["test"]
+    assert f"| test | {test['ap50']:.3f} |" in text and f"{test['pointing']:.3f}" in text
+    assert ("**Not fused**" in text) == (not measured["localizer_fusion"]["fuse"])
+    assert all(f"| {r['shift']} ({r['level']}) |" in text for r in measured["localizer_robustness"]["shifts"])
+    assert localizer(Reports({}, {}, {}), set()) == []
