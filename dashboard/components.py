@@ -67,7 +67,8 @@ def findings_view(pred: Predictor, result: Result, gray) -> None:
     left, right = st.columns([3, 2])
     show = right.toggle("Show fracture boxes", value=True, key="show_boxes")
     left.image(draw_findings(gray, boxes) if show else gray, width="stretch",
-               caption="Original with the localiser's boxes" if show else "Original (unaltered)")
+               caption=("Original with the localiser's boxes" if boxes else "Original (no box above the threshold)")
+               if show else "Original (unaltered)")
     if not boxes:
         right.info(wording.NO_BOXES.replace("high-sensitivity", OP_LABELS[result.operating_point].lower()))
     for rank, box in enumerate(boxes, 1):

@@ -197,15 +197,20 @@ def card_from_dict(d: dict[str, Any], source: str = "card") -> ModelCard:
         raise WeightsError(f"model card {source} is not valid: {exc}") from exc
 
 
-def read_card(path: str | Path) -> ModelCard:
-    """Read and validate a card file; WeightsError if it is unreadable or incomplete."""
+def read_json_object(path: str | Path, what: str = "model card") -> dict[str, Any]:
+    """A card file's JSON object; WeightsError names the file when it is unreadable or not an object."""
     try:
         d = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"model card {Path(path).name} cannot be read: {exc}") from exc
+        raise WeightsError(f"{what} {Path(path).name} cannot be read: {exc}") from exc
     if not isinstance(d, dict):
-        raise WeightsError(f"model card {Path(path).name} is not a JSON object")
-    return card_from_dict(d, Path(path).name)
+        raise WeightsError(f"{what} {Path(path).name} is not a JSON object")
+    return d
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """Read and validate a card file; WeightsError if it is unreadable or incomplete."""
+    return card_from_dict(read_json_object(path), Path(path).name)
 
 
 def write_card(card: ModelCard, path: str | Path) -> None:

@@ -24,7 +24,7 @@ from torch import nn
 from core.data.boxes import Box, decode, to_image
 from core.data.preprocess import PreprocessConfig, preprocess
 from core.errors import WeightsError
-from core.models.cards import OPERATING_POINTS, WeightsFile
+from core.models.cards import OPERATING_POINTS, WeightsFile, read_json_object
 from core.models.networks import FractureNet
 from core.models.registry import create_model
 
@@ -142,11 +142,7 @@ class LocalizerCard:
 
 def read_localizer_card(path: str | Path) -> LocalizerCard:
     """Read a localiser card; WeightsError when it is unreadable."""
-    try:
-        d = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"localizer card {Path(path).name} cannot be read: {exc}") from exc
-    return LocalizerCard.from_dict(d, Path(path).name)
+    return LocalizerCard.from_dict(read_json_object(path, "localizer card"), Path(path).name)
 
 
 def write_localizer_card(card: LocalizerCard, path: str | Path) -> None:

@@ -30,7 +30,9 @@ def worklist_csv(results: list[Result]) -> bytes:
         row = {"file": r.file, "error": r.error or "", "verdict": "" if r.error else wording.WORKLIST[bool(r.fractured)],
                "probability": r.probability, "operating_point": r.operating_point, "threshold": r.threshold,
                "uncertain": r.uncertain, "decided_by": r.decided_by, "out_of_scope": r.out_of_scope,
-               "scope_overridden": r.scope_overridden, "scope_reason": r.scope_reason or ""}
+               "scope_overridden": r.scope_overridden, "scope_reason": r.scope_reason or "",
+               "boxes": len(r.shown_boxes()) if r.localized else "",
+               "top_box_score": r.boxes[0].score if r.boxes else ""}
         row.update({f"p_{m.name}": round(m.probability, 4) for m in r.members})
         rows.append(row)
     return pd.DataFrame(rows).to_csv(index=False).encode()

@@ -102,3 +102,16 @@ def test_sr_regions_come_from_the_result(pred, sample_dir):
     result.boxes = [FoundBox([10, 20, 50, 80], 0.7, "balanced")]
     (box,) = result_boxes(result)
     assert (box.x, box.y, box.width, box.height) == (10, 20, 40, 60)
+
+
+def test_worklist_csv_counts_the_shown_boxes(pred, sample_dir):
+    import pandas as pd
+
+    from core.serving.report import worklist_csv
+    from core.serving.verdict import Result
+
+    result = pred.predict_source(_first(sample_dir))
+    result.boxes = [FoundBox([0, 0, 5, 5], 0.9, "balanced"), FoundBox([9, 9, 20, 20], 0.1, "high_sensitivity")]
+    df = pd.read_csv(io.BytesIO(worklist_csv([result, Result("bad.png", error="not an image")])))
+    assert df.loc[0, "boxes"] == (2 if result.operating_point == "high_sensitivity" else 1)
+    assert df.loc[0, "top_box_score"] == 0.9 and pd.isna(df.loc[1, "boxes"])
