@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.data.fracatlas import load_gray_images, read_labels
+from core.data.polarity import upright
 from core.data.shifts import SHIFTS, Level, apply_shift, get_shift
 from core.evaluation.metrics import at_threshold, bootstrap_ci, roc_auc
 from core.models.cards import OPERATING_POINTS
@@ -172,7 +173,7 @@ def target_misses(d: dict[str, Any]) -> list[str]:
 def score_case(pred: Predictor, grays: list[np.ndarray], case: Case, seed: int, batch: int,
                progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """Probabilities of every model on the shifted copies of the case's images."""
-    shifted = [apply_shift(grays[i], case.shift, case.level, seed, int(i)) for i in case.rows]
+    shifted = [upright(apply_shift(grays[i], case.shift, case.level, seed, int(i)))[0] for i in case.rows]
     return probabilities(pred, batched_logits(pred, shifted, batch, progress))
 
 
@@ -281,7 +282,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="default reports/robustness.json")
     p.add_argument("--resume", action="store_true",
                    help="keep the shift-levels an interrupted run of the same settings already wrote to --out")
+    p.add_argument("--redo", nargs="*", default=[], metavar="SHIFT",
+                   help="with --resume: score these shifts again (e.g. after a change to the input path)")
     args = p.parse_args(argv)
+    for name in args.redo:
+        get_shift(name)
     for name in args.shifts:
         get_shift(name)
     for opt in ("limit", "other_levels_limit", "batch"):
@@ -308,6 +313,7 @@ def header(args: argparse.Namespace, argv: list[str] | None, pred: Predictor, n:
     """What was run: command, seed, split, images, models, targets."""
     cmd = ["python", "-m", "core.robustness", *(sys.argv[1:] if argv is None else argv)]
     return {"command": shlex.join(cmd), "split": args.split, "seed": args.seed, "n_images": n,
+            "input": "inverted-looking images turned back first (core.data.polarity), as the app does",
             "levels": args.levels, "limit": args.limit, "other_levels_limit": args.other_levels_limit,
             "bootstrap_resamples": args.bootstrap, "batch": args.batch, "scope_check": "off",
             "models": [m.name for m in pred.members] + [ENSEMBLE],
@@ -338,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or reports_dir() / "robustness.json"
     head = header(args, argv, pred, len(y))
     previous = json.loads(out.read_text()) if args.resume and out.is_file() else None
+    if previous is not None and args.redo:
+        previous["shifts"] = [e for e in previous["shifts"] if e["shift"] not in args.redo]
     if previous is not None:
         check_resumable(previous, head)
         head |= legs(previous, head)

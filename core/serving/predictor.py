@@ -19,6 +19,7 @@ import torch
 
 from core.data.dicom_header import header_summary
 from core.data.loading import LoadedImage, load_image
+from core.data.polarity import upright
 from core.data.preprocess import PreprocessConfig, model_view
 from core.ensemble.combine import ENSEMBLE_CARD, agreement, combine
 from core.ensemble.uncertainty import flags
@@ -233,10 +234,21 @@ class Predictor:
         if scope is not None and not scope.in_scope and not override_scope:
             return Result(label, error=wording.out_of_scope(scope.reason), out_of_scope=True,
                           scope_reason=scope.reason, image=dict(image.meta)), image
+        image = self.upright(image)
         result = self.predict_image(image, operating_point)
         result.scope_overridden = scope is not None and not scope.in_scope
         result.scope_reason = scope.reason if result.scope_overridden else None
         return result, image
+
+    @staticmethod
+    def upright(image: LoadedImage) -> LoadedImage:
+        """The image with bone light: an inverted one (light frame, light image) is turned back, with a warning."""
+        pixels, inverted = upright(image.pixels)
+        if not inverted:
+            return image
+        meta = dict(image.meta) | {"auto_inverted": True,
+                                   "warnings": [*image.meta.get("warnings", []), wording.AUTO_INVERTED]}
+        return LoadedImage(pixels, meta)
 
     def predict_source(self, source: str | Path | bytes, name: str | None = None,
                        operating_point: str = HIGH_SENSITIVITY, override_scope: bool = False) -> Result:

@@ -19,6 +19,8 @@ UNCERTAIN = ("Uncertain — a second read is recommended. The models disagree or
 OVERRIDDEN = "out-of-scope check overridden by the user"
 OVERRIDE_CAUTION = ("The out-of-scope check was overridden by the user: this image did not look like a bone "
                     "X-ray to the checker, so read the verdict with extra caution.")
+AUTO_INVERTED = ("This image looked inverted (bone dark on a light background), so it was turned back to "
+                 "bone-light before analysis; the images shown are the turned-back ones.")
 HEATMAP_CAPTION = ("Heat maps show the image regions that pushed each model towards *fracture*; they are "
                    "not fracture outlines. Warm colours = more influence.")
 

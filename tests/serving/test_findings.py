@@ -115,3 +115,18 @@ def test_worklist_csv_counts_the_shown_boxes(pred, sample_dir):
     df = pd.read_csv(io.BytesIO(worklist_csv([result, Result("bad.png", error="not an image")])))
     assert df.loc[0, "boxes"] == (2 if result.operating_point == "high_sensitivity" else 1)
     assert df.loc[0, "top_box_score"] == 0.9 and pd.isna(df.loc[1, "boxes"])
+
+
+def test_an_inverted_upload_is_turned_back_with_a_warning(pred, sample_dir):
+    import cv2
+
+    from core.serving import wording
+
+    gray = load_image(_first(sample_dir)).pixels
+    ok, png = cv2.imencode(".png", 255 - gray)
+    result, image = pred.analyse(png.tobytes(), "negative.png")
+    assert result.error is None and image.meta["auto_inverted"]
+    assert np.array_equal(image.pixels, gray) and wording.AUTO_INVERTED in result.warnings
+    plain = pred.predict_source(_first(sample_dir))
+    assert result.probability == pytest.approx(plain.probability, abs=1e-6)
+    assert wording.AUTO_INVERTED not in plain.warnings
