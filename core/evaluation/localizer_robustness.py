@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.data.fracatlas import load_gray_images, read_boxes, read_labels
+from core.data.polarity import upright
 from core.data.shifts import SHIFTS, Level, apply_shift, get_shift
 from core.evaluation.localization import measure
 from core.evaluation.robustness import stratified_subset
@@ -50,7 +51,7 @@ def score_case(net: Any, card: Any, grays: list[np.ndarray], truth: dict[str, li
     """The localiser's figures on the images under one shift (None: as they are)."""
     preds, moved, shapes = {}, {}, {}
     for i, (n, g) in enumerate(zip(names, grays)):
-        img = g if shift is None else apply_shift(g, shift[0], shift[1], seed, i)
+        img = g if shift is None else upright(apply_shift(g, shift[0], shift[1], seed, i))[0]  # as the app does
         moved[n] = truth[n] if shift is None else moved_boxes(g.shape, truth[n], shift[0], shift[1], seed, i)
         preds[n] = [[*b, s] for b, s in localize(net, img, card)]
         shapes[n] = img.shape[:2]
@@ -78,8 +79,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log.info("%-13s AP50 %.3f (%+.3f)  pointing %.3f (%+.3f)", name, r["ap50"], r["ap50"] - plain["ap50"],
                  r["pointing"], r["pointing"] - plain["pointing"])
     return {"split": args.split, "n_images": len(names), "limit": args.limit, "seed": args.seed, "levels": "middle",
+            "input": "inverted-looking images turned back first (core.data.polarity), as the app does",
             "localizer_sha256": card.weights.sha256, "unshifted": plain, "shifts": rows,
             "minutes": round((time.time() - t0) / 60, 1)}
+
+
+def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The old report with the new run's shifts replaced, in the catalogue's order; ValueError if they differ."""
+    keys = ("split", "n_images", "limit", "seed", "localizer_sha256")
+    if any(old[k] != new[k] for k in keys) or old["unshifted"] != new["unshifted"]:
+        raise ValueError(f"cannot update: the earlier report differs in {[k for k in keys if old[k] != new[k]]} "
+                         "or in its unshifted figures")
+    rows = {r["shift"]: r for r in old["shifts"]} | {r["shift"]: r for r in new["shifts"]}
+    order = [s for s in SHIFTS if s in rows]
+    return old | {"shifts": [rows[s] for s in order], "minutes": round(old["minutes"] + new["minutes"], 1),
+                  "updated": sorted({r["shift"] for r in new["shifts"]} | set(old.get("updated", [])))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,11 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="a stratified subset of N images (quick runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="default reports/localizer_robustness.json")
+    p.add_argument("--update", action="store_true",
+                   help="replace only the given shifts' rows of an existing --out (same split, subset and weights)")
     args = p.parse_args(argv)
     args.weights, args.data = args.weights or weights_dir(), args.data or data_dir()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     result = run(args)
     out = args.out or reports_dir() / "localizer_robustness.json"
+    if args.update and out.is_file():
+        result = merged(json.loads(out.read_text()), result)
     out.write_text(json.dumps(result, indent=2, default=float) + "\n")
     return 0
 

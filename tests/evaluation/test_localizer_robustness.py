@@ -48,3 +48,13 @@ def test_quick_suite_writes_every_shift(localized, mini_dataset, tmp_path):
     assert [r["shift"] for r in report["shifts"]] == ["turn", "jpeg"]
     r = report["shifts"][0]
     assert r["delta"]["ap50"] == pytest.approx(r["ap50"] - report["unshifted"]["ap50"], abs=1e-4)
+
+
+def test_update_replaces_only_the_named_shifts():
+    old = {"split": "test", "n_images": 4, "limit": None, "seed": 0, "localizer_sha256": "a", "unshifted": {"ap50": 0.2},
+           "shifts": [{"shift": "turn", "ap50": 0.1}, {"shift": "invert", "ap50": 0.05}], "minutes": 2.0}
+    new = old | {"shifts": [{"shift": "invert", "ap50": 0.19}], "minutes": 0.5}
+    out = lr.merged(old, new)
+    assert [r["ap50"] for r in out["shifts"]] == [0.1, 0.19] and out["updated"] == ["invert"] and out["minutes"] == 2.5
+    with pytest.raises(ValueError, match="differs"):
+        lr.merged(old, new | {"localizer_sha256": "b"})
