@@ -192,6 +192,7 @@ def robustness(data: Reports, shipped: set[str]) -> list[str]:
              f"`{rb['command']}` (seed {rb['seed']}, {rb['n_images']} images, out-of-scope check off, "
              f"{rb['wall_time_s'] / 60:.0f} min){'' if rb.get('complete') else ' — **partial run**'}. "
              f"Unshifted ensemble ROC-AUC {base['roc_auc']:.3f}. {_robustness_images(rb)} "
+             + (f"Input: {rb['input']}. " if rb.get("input") else "") +
              f"Each Δ compares the same images with and without the shift; ROC-AUC CIs: "
              f"{rb['bootstrap_resamples']} bootstrap resamples (in the JSON).", "",
              f"Ensemble at each shift's middle level; target: |Δ ROC-AUC| ≤ {rb['targets']['max_abs_delta']['roc_auc']}"
