@@ -76,3 +76,16 @@ def test_localizer_section_reads_the_shipped_reports():
     assert ("**Not fused**" in text) == (not measured["localizer_fusion"]["fuse"])
     assert all(f"| {r['shift']} ({r['level']}) |" in text for r in measured["localizer_robustness"]["shifts"])
     assert localizer(Reports({}, {}, {}), set()) == []
+
+
+def test_reproducibility_section_lists_every_rebuild():
+    from core.evaluation.results import reproducibility
+    from core.evaluation.tables import Reports
+
+    run = {"time": "2026-12-01T20:39:57+00:00", "machine": {"cpu": "X"}, "wall_time_min": 52.0,
+           "ensemble_within_tolerance": False,
+           "models": {"ensemble": {"difference": {"roc_auc": -0.02, "sensitivity@balanced": 0.01},
+                                   "within_tolerance": False, "bit_identical_weights": False}}}
+    text = "\n".join(reproducibility(Reports({}, {}, {"rebuild_check": {"runs": [run]}}), set()))
+    assert "**0 of 1 rebuilds**" in text and "| 0.0200 | **no** | no |" in text
+    assert reproducibility(Reports({}, {}, {}), set()) == []
