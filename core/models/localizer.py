@@ -152,8 +152,11 @@ def write_localizer_card(card: LocalizerCard, path: str | Path) -> None:
 
 
 def build_localizer(card: LocalizerCard) -> Localizer:
-    """An untrained localiser of the card's shape (weights are loaded separately)."""
-    return Localizer(create_model(card.trunk), card.width)
+    """An untrained localiser of the card's shape (weights are loaded separately); WeightsError for a bad trunk."""
+    try:
+        return Localizer(create_model(card.trunk), card.width)
+    except ValueError as exc:
+        raise WeightsError(f"the localizer card's trunk {card.trunk!r} cannot carry a localiser: {exc}") from exc
 
 
 def load_localizer(card_path: str | Path) -> tuple[Localizer, LocalizerCard]:

@@ -85,3 +85,11 @@ def test_an_untrained_localizer_matches_the_card_shape(localized):
     saved = json.loads((localized / "weights" / "localizer.json").read_text())
     assert saved["width"] == card.width
     assert np.isfinite(sum(p.sum().item() for p in net.parameters()))
+
+
+def test_a_card_naming_an_unfit_trunk_is_a_weights_error(localized):
+    card = read_localizer_card(localized / "weights" / "localizer.json")
+    with pytest.raises(WeightsError, match="custom_cnn"):
+        build_localizer(card.with_(trunk="custom_cnn"))
+    with pytest.raises(WeightsError, match="nonexistent"):
+        build_localizer(card.with_(trunk="nonexistent"))
