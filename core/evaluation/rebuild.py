@@ -34,13 +34,26 @@ def compare(shipped: ModelCard, rebuilt: ModelCard) -> dict[str, Any]:
     same_bits = (shipped.weights is not None and rebuilt.weights is not None
                  and shipped.weights.sha256 == rebuilt.weights.sha256)
     return {"difference": {k: round(v, 4) for k, v in diff.items()}, "within_tolerance": within,
-            "bit_identical_weights": same_bits}
+            "bit_identical_weights": same_bits,
+            "rebuilt_sha256": rebuilt.weights.sha256 if rebuilt.weights is not None else None}
+
+
+def against_previous(outcome: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """Mark each model whose rebuilt weights equal, bit for bit, the last earlier rebuild's on this CPU."""
+    earlier = [r for r in history if r["machine"]["cpu"] == outcome["machine"]["cpu"]
+               and any("rebuilt_sha256" in m for m in r["models"].values())]
+    if not earlier:
+        return
+    for name, m in outcome["models"].items():
+        before = earlier[-1]["models"].get(name, {}).get("rebuilt_sha256")
+        if before is not None and m["rebuilt_sha256"] is not None:
+            m["bit_identical_to_previous_rebuild"] = before == m["rebuilt_sha256"]
 
 
 def check(shipped_dir: Path, rebuilt_dir: Path) -> dict[str, Any]:
     """Compare every card present in both folders (the ensemble included)."""
     names = sorted(p.stem for p in rebuilt_dir.glob("*.json") if (shipped_dir / p.name).is_file()
-                   and p.stem != "scope")
+                   and p.stem not in ("scope", "localizer"))  # not classifier cards
     if not names:
         raise ValueError(f"no card in {rebuilt_dir} has a shipped counterpart in {shipped_dir}")
     models = {n: compare(read_card(shipped_dir / f"{n}.json"), read_card(rebuilt_dir / f"{n}.json")) for n in names}
@@ -67,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     outcome = check(args.shipped or weights_dir(), args.rebuilt) | {"wall_time_min": args.wall_min}
     out = reports_dir() / "rebuild_check.json"
     history = json.loads(out.read_text()) if out.is_file() else {"runs": []}
+    against_previous(outcome, history["runs"])
     history["runs"].append(outcome)
     out.write_text(json.dumps(history, indent=2) + "\n")
     for name, m in outcome["models"].items():

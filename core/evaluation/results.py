@@ -312,6 +312,11 @@ def _localizer_shifts(lr: dict | None) -> list[str]:
             "`make localizer-robustness`):", "", markdown_table(pd.DataFrame(rows)), ""]
 
 
+def _yes_no(flag: bool | None) -> str:
+    """'yes', 'no', or '–' when not measured."""
+    return "–" if flag is None else ("yes" if flag else "no")
+
+
 def reproducibility(data: Reports, shipped: set[str]) -> list[str]:
     """Every `make rebuild-check` run: does a rebuild from an empty cache give the shipped figures?"""
     rc = data.get("rebuild_check")
@@ -324,7 +329,8 @@ def reproducibility(data: Reports, shipped: set[str]) -> list[str]:
             rows.append({"run": r["time"][:16], "cpu": r["machine"]["cpu"], "minutes": r.get("wall_time_min"),
                          "model": name, "largest |difference| on test": f"{worst:.4f}",
                          "within tolerance": "yes" if m["within_tolerance"] else "**no**",
-                         "bit-identical weights": "yes" if m["bit_identical_weights"] else "no"})
+                         "bit-identical to shipped": "yes" if m["bit_identical_weights"] else "no",
+                         "bit-identical to previous rebuild": _yes_no(m.get("bit_identical_to_previous_rebuild"))})
     ok = sum(r["ensemble_within_tolerance"] for r in rc["runs"])
     return ["## Reproducibility (`make rebuild-check`)", "",
             "Each run rebuilds the shipped models from an empty activation cache into a scratch folder "

@@ -87,5 +87,24 @@ def test_reproducibility_section_lists_every_rebuild():
            "models": {"ensemble": {"difference": {"roc_auc": -0.02, "sensitivity@balanced": 0.01},
                                    "within_tolerance": False, "bit_identical_weights": False}}}
     text = "\n".join(reproducibility(Reports({}, {}, {"rebuild_check": {"runs": [run]}}), set()))
-    assert "**0 of 1 rebuilds**" in text and "| 0.0200 | **no** | no |" in text
+    assert "**0 of 1 rebuilds**" in text and "| 0.0200 | **no** | no | – |" in text
     assert reproducibility(Reports({}, {}, {}), set()) == []
+
+
+def test_rebuild_check_compares_cards_and_the_previous_rebuild():
+    """Issue 18: the shipped card against itself is within tolerance and bit-identical; a second rebuild on the
+    same CPU is marked bit-identical (or not) to the first from the recorded sha256."""
+    from core.evaluation.rebuild import against_previous, check
+
+    shipped = ROOT / "weights"
+    first = check(shipped, shipped)
+    ens = first["models"]["ensemble"]
+    assert first["ensemble_within_tolerance"] and ens["within_tolerance"]
+    assert set(ens["difference"].values()) == {0.0}
+    lite = first["models"]["efficientnet_lite0"]
+    assert lite["rebuilt_sha256"] and lite["bit_identical_weights"]
+    second = check(shipped, shipped)
+    second["models"]["efficientnet_lite0"]["rebuilt_sha256"] = "0" * 64
+    against_previous(second, [{"machine": {"cpu": "elsewhere"}, "models": {}}, first])
+    assert second["models"]["efficientnet_lite0"]["bit_identical_to_previous_rebuild"] is False
+    assert second["models"]["mobilenet_v2"]["bit_identical_to_previous_rebuild"] is True
