@@ -161,6 +161,25 @@ class Head:
         return e / e.sum(1, keepdims=True)
 
 
+@dataclass(frozen=True)
+class Reference:
+    """Per-column mean and scale of radiograph embeddings only: how far an embedding lies from every
+    radiograph the gate was fitted on, whatever family it belongs to (root-mean-square z-score)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Reference:
+        """The reference statistics of (N, D) radiograph embeddings."""
+        return cls(x.mean(0).astype(np.float64), x.std(0).astype(np.float64) + 1e-6)
+
+    def distance(self, x: np.ndarray) -> np.ndarray:
+        """(N, D) embeddings → (N,) root-mean-square z-scores against the radiographs."""
+        z = (np.atleast_2d(x) - self.mean) / self.scale
+        return np.sqrt(np.mean(z * z, 1))
+
+
 def rule_family(image: LoadedImage) -> str | None:
     """'colour' or 'blank' when a certain rule refuses the image, else None."""
     if float(image.meta.get("chroma", 0.0)) > CHROMA_MAX:
@@ -172,7 +191,8 @@ def rule_family(image: LoadedImage) -> str | None:
 
 @dataclass
 class ScopeModel:
-    """The gate: rules, then the frozen trunk → pooled taps → softmax head, with its threshold."""
+    """The gate: rules, then the frozen trunk → pooled taps → softmax head, with its threshold, and
+    (when fitted with one) a distance from the radiographs above which the image is refused too."""
 
     trunk: nn.Module
     taps: tuple[Tap, ...]
@@ -182,11 +202,21 @@ class ScopeModel:
     classes: tuple[str, ...] = CLASSES
     card: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    reference: Reference | None = None
+    distance_threshold: float = float("inf")
+
+    def embedding(self, image: LoadedImage) -> np.ndarray:
+        """The (D,) embedding of one image."""
+        with self.lock:
+            return embed(self.trunk, self.taps, [image.pixels], self.cfg)[0]
 
     def probabilities(self, image: LoadedImage) -> np.ndarray:
         """Class probabilities (over `classes`) for one image."""
-        with self.lock:
-            return self.head.probabilities(embed(self.trunk, self.taps, [image.pixels], self.cfg))[0]
+        return self.head.probabilities(self.embedding(image))[0]
+
+    def distance(self, x: np.ndarray) -> np.ndarray | None:
+        """Distances of (N, D) embeddings from the radiographs, or None without a reference."""
+        return None if self.reference is None else self.reference.distance(x)
 
     def score(self, image: LoadedImage) -> float:
         """P(radiograph) for one image."""
@@ -194,17 +224,20 @@ class ScopeModel:
 
     def check(self, image: LoadedImage) -> ScopeResult:
         """Rules first (colour, blank), then the learned gate; the reason names what the image looks like."""
-        return self.decide(rule_family(image), self.probabilities(image))
+        x = self.embedding(image)
+        d = self.distance(x)
+        return self.decide(rule_family(image), self.head.probabilities(x)[0], None if d is None else float(d[0]))
 
-    def decide(self, rule: str | None, probs: np.ndarray) -> ScopeResult:
-        """The verdict from a rule's answer and class probabilities (the fit measures with this too)."""
+    def decide(self, rule: str | None, probs: np.ndarray, distance: float | None = None) -> ScopeResult:
+        """The verdict from a rule's answer, class probabilities and the distance from the radiographs
+        (the fit measures with this too)."""
         p_xray = float(probs[self.classes.index(RADIOGRAPH)])
         guess = self._family(probs)
         if rule == "colour" and guess is not None:
             return ScopeResult(False, p_xray, f"{WORDS['colour']}, and {WORDS[guess]}", guess)
         if rule is not None:
             return ScopeResult(False, p_xray, WORDS[rule], rule)
-        if p_xray < self.threshold:
+        if p_xray < self.threshold or (distance is not None and distance > self.distance_threshold):
             return ScopeResult(False, p_xray, WORDS[guess], guess)
         return ScopeResult(True, p_xray, None, None)
 
@@ -230,8 +263,11 @@ class ScopeModel:
         layers = tuple((tensors[f"head.{i}.weight"].double().numpy(), tensors[f"head.{i}.bias"].double().numpy())
                        for i in range(int(card["head"]["layers"])))
         head = Head(tensors["norm.mean"].double().numpy(), tensors["norm.scale"].double().numpy(), layers)
+        ref = Reference(tensors["ref.mean"].double().numpy(), tensors["ref.scale"].double().numpy()) \
+            if "ref.mean" in tensors else None
         return cls(trunk, taps, PreprocessConfig.from_dict(card["preprocess"]), head, float(card["threshold"]),
-                   tuple(card["classes"]), card)
+                   tuple(card["classes"]), card, reference=ref,
+                   distance_threshold=float(card.get("distance_threshold", float("inf"))))
 
 
 def taps_to_json(taps: Sequence[Tap]) -> list[dict[str, Any]]:

@@ -44,6 +44,7 @@ from core.serving.scope import (
     KIND,
     STEM_TAPS,
     Head,
+    Reference,
     ScopeModel,
     Tap,
     build_trunk,
@@ -55,7 +56,9 @@ log = logging.getLogger(__name__)
 GATE_FILE = "scope.safetensors"
 FEATURE_SETS = {"stem": STEM_TAPS, "stem+deep": DEEP_TAPS}
 HEADS = ({"kind": "logistic", "C": 0.1}, {"kind": "logistic", "C": 0.3},
-         {"kind": "mlp", "hidden": 128, "alpha": 1e-3})
+         {"kind": "mlp", "hidden": 128, "alpha": 1e-3},
+         {"kind": "logistic", "C": 0.1, "distance": True}, {"kind": "logistic", "C": 0.3, "distance": True})
+DISTANCE_SHARE = 0.5  # of the radiograph refusal budget, spent on the distance from the radiographs
 
 
 @dataclass
@@ -163,6 +166,30 @@ def threshold_for(p_xray: np.ndarray, rule: np.ndarray, group: np.ndarray, targe
     return best
 
 
+def distance_threshold(d: np.ndarray, rule: np.ndarray, group: np.ndarray, target: float) -> float:
+    """The smallest distance cut (refuse above it) refusing at most `target` of the radiographs of every
+    group (rules included); a group whose rules alone break the budget sets no limit."""
+    cut = -np.inf
+    for g in np.unique(group):
+        m = group == g
+        allowed = int(np.floor(target * m.sum())) - int((rule[m] != "").sum())
+        s = np.sort(d[m & (rule == "")])[::-1]
+        if allowed < 0 or not len(s):
+            continue
+        cut = max(cut, float(s[allowed]) if allowed < len(s) else -np.inf)
+    return cut
+
+
+def thresholds(p_xray: np.ndarray, d: np.ndarray | None, rule: np.ndarray, group: np.ndarray,
+               target: float) -> tuple[float, float]:
+    """(threshold on P(radiograph), distance cut): the distance spends DISTANCE_SHARE of the budget
+    first, then P(radiograph) the rest, its refusals counted like a rule's."""
+    if d is None:
+        return threshold_for(p_xray, rule, group, target), float("inf")
+    cut = distance_threshold(d, rule, group, target * DISTANCE_SHARE)
+    return threshold_for(p_xray, np.where((rule == "") & (d > cut), "distance", rule), group, target), cut
+
+
 def folds(fit: Embedded, k: int = 3) -> np.ndarray:
     """Fold of every row: radiographs by image, negatives by source (by item for families of < k sources)."""
     out = np.zeros(len(fit), int)
@@ -182,14 +209,18 @@ def folds(fit: Embedded, k: int = 3) -> np.ndarray:
 def cross_validate(fit: Embedded, taps: Sequence[Tap], spec: dict[str, Any], target: float, seed: int) -> dict:
     """Out-of-fold refusal of each negative family at a threshold keeping every radiograph group in budget."""
     fold, cols = folds(fit), fit.cols(taps)
-    p = np.zeros((len(fit), len(CLASSES)))
+    p, d = np.zeros((len(fit), len(CLASSES))), np.zeros(len(fit))
     for f in np.unique(fold):
-        head = fit_head(fit.x[fold != f][:, cols], fit.y[fold != f], spec, seed)
-        p[fold == f] = head.probabilities(fit.x[fold == f][:, cols])
+        train, held = fit.x[fold != f][:, cols], fit.x[fold == f][:, cols]
+        p[fold == f] = fit_head(train, fit.y[fold != f], spec, seed).probabilities(held)
+        d[fold == f] = Reference.fit(train[fit.y[fold != f] == 0]).distance(held)
+    d = d if spec.get("distance") else None
     pos = fit.y == 0
-    t = threshold_for(p[pos, 0], fit.rule[pos], fit.group[pos], target)
-    refused = {CLASSES[c]: round(float(np.mean(p[fit.y == c, 0] < t)), 4) for c in range(1, len(CLASSES))}
-    return {"threshold": t, "negatives_refused": refused, "worst_family": min(refused.values()),
+    t, cut = thresholds(p[:, 0][pos], None if d is None else d[pos], fit.rule[pos], fit.group[pos], target)
+    out = (p[:, 0] < t) | (d > cut if d is not None else False)
+    refused = {CLASSES[c]: round(float(np.mean(out[fit.y == c])), 4) for c in range(1, len(CLASSES))}
+    return {"threshold": t, "distance_threshold": cut if d is not None else None, "negatives_refused": refused,
+            "worst_family": min(refused.values()),
             "mean_family": round(float(np.mean(list(refused.values()))), 4)}
 
 
@@ -225,9 +256,12 @@ def rate(flags: np.ndarray) -> dict[str, Any]:
 
 def outcomes(model: ScopeModel, emb: Embedded) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: refused by the whole gate, refused by its learned part alone, and the family it names."""
-    p = model.head.probabilities(emb.x[:, emb.cols(model.taps)])
-    res = [model.decide(r or None, q) for r, q in zip(emb.rule, p)]
-    return (np.array([not r.in_scope for r in res], bool), p[:, 0] < model.threshold,
+    x = emb.x[:, emb.cols(model.taps)]
+    p, d = model.head.probabilities(x), model.distance(x)
+    d = np.full(len(x), None) if d is None else d
+    res = [model.decide(r or None, q, e) for r, q, e in zip(emb.rule, p, d)]
+    far = np.array([e is not None and e > model.distance_threshold for e in d], bool)
+    return (np.array([not r.in_scope for r in res], bool), (p[:, 0] < model.threshold) | far,
             np.array([r.family or "" for r in res]))
 
 
@@ -312,11 +346,14 @@ def fit_gate(trunk: nn.Module, pre: PreprocessConfig, cfg: FitConfig) -> tuple[S
                  gallery=train[:cfg.n_gallery])
     name, spec, table = select(fit, cfg)
     taps = cfg.feature_sets[name]
-    head = as_float32(fit_head(fit.x[:, fit.cols(taps)], fit.y, spec, cfg.seed))
-    model = ScopeModel(trunk, taps, pre, head, 0.5)
+    x = fit.x[:, fit.cols(taps)]
+    head = as_float32(fit_head(x, fit.y, spec, cfg.seed))
+    ref = _ref32(Reference.fit(x[fit.y == 0])) if spec.get("distance") else None
+    model = ScopeModel(trunk, taps, pre, head, 0.5, reference=ref)
     val = _embed(xray_items(xray_paths(cfg.data, "val", cfg.n_val, cfg.seed)), trunk, pre, cfg)
-    model.threshold = threshold_for(head.probabilities(val.x[:, val.cols(taps)])[:, 0], val.rule, val.group,
-                                    cfg.target)
+    xv = val.x[:, val.cols(taps)]
+    model.threshold, model.distance_threshold = thresholds(head.probabilities(xv)[:, 0], model.distance(xv),
+                                                           val.rule, val.group, cfg.target)
     refused, _, _ = outcomes(model, val)
     info = {"selection": table, "features": name, "head": spec,
             "fit_rows": {c: int((fit.y == i).sum()) for i, c in enumerate(CLASSES)},
@@ -327,6 +364,11 @@ def fit_gate(trunk: nn.Module, pre: PreprocessConfig, cfg: FitConfig) -> tuple[S
             "fit_negatives_refused_in_sample": _in_sample(model, fit),
             "seconds_to_fit": round(time.perf_counter() - t0)}
     return model, info
+
+
+def _ref32(ref: Reference) -> Reference:
+    """The reference as it is stored (float32)."""
+    return Reference(ref.mean.astype(np.float32).astype(np.float64), ref.scale.astype(np.float32).astype(np.float64))
 
 
 def _in_sample(model: ScopeModel, fit: Embedded) -> dict[str, float]:
@@ -360,6 +402,9 @@ def save_gate(model: ScopeModel, card: dict[str, Any], out_dir: Path) -> Path:
     for i, (w, b) in enumerate(model.head.layers):
         tensors[f"head.{i}.weight"] = torch.from_numpy(np.ascontiguousarray(w, np.float32))
         tensors[f"head.{i}.bias"] = torch.from_numpy(np.ascontiguousarray(b, np.float32))
+    if model.reference is not None:
+        tensors["ref.mean"] = torch.from_numpy(model.reference.mean.astype(np.float32))
+        tensors["ref.scale"] = torch.from_numpy(model.reference.scale.astype(np.float32))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / GATE_FILE
     save_tensors(tensors, path, metadata={"kind": KIND, "format": str(FORMAT)})
@@ -376,6 +421,7 @@ def card_for(model: ScopeModel, provenance: dict[str, Any], info: dict[str, Any]
             "trunk": {"architecture": ARCHITECTURE, "frozen": True, **provenance},
             "taps": taps_to_json(model.taps), "features": info["features"], "preprocess": model.cfg.to_dict(),
             "head": dict(info["head"]), "threshold": model.threshold,
+            **({"distance_threshold": model.distance_threshold} if model.reference is not None else {}),
             "rules": {"chroma_max": CHROMA_MAX, "blank_std": BLANK_STD},
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "command": command,
             "report": "reports/scope.json"}
@@ -471,6 +517,7 @@ def _run(cfg: FitConfig, command: str) -> dict[str, Any]:
         provenance["first_blocks_vs_classifier_stem"] = stem_matches_member(trunk, cfg.member)
     model, info = fit_gate(trunk, PreprocessConfig(size=cfg.size), cfg)
     report = {"command": command, "size": cfg.size, "threshold": model.threshold,
+              "distance_threshold": model.distance_threshold if model.reference is not None else None,
               "target_val_refusal_per_group": cfg.target, "trunk": provenance, **info}
     report.update(measure(model, trunk, cfg))
     card_path = save_gate(model, card_for(model, provenance, info, command), cfg.out)

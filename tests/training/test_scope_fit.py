@@ -35,7 +35,7 @@ def fitted(mini_dataset, tmp_path_factory):
     root = tmp_path_factory.mktemp("scope_fit")
     cfg = scope_fit.FitConfig(mini_dataset, _random_init(root / "init.safetensors"), root / "gate", root / "reports",
                               size=64, n_train=4, n_val=4, n_test=3, n_gallery=3, fit_per_family=5,
-                              heldout_per_family=2, heads=({"kind": "logistic", "C": 1.0, "max_iter": 50},),
+                              heldout_per_family=2, heads=({"kind": "logistic", "C": 1.0, "max_iter": 50, "distance": True},),
                               feature_sets={"stem+deep": DEEP_TAPS}, workers=1, latency_runs=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # 50 iterations are enough to test the plumbing
@@ -47,6 +47,7 @@ def test_fit_writes_a_loadable_gate_and_a_full_report(fitted):
     model = ScopeModel.load(cfg.out / "scope.json")
     assert model.threshold == pytest.approx(report["threshold"]) and 0 < model.threshold <= 1
     assert model.cfg.size == 64 and (cfg.out / scope_fit.GATE_FILE).is_file()
+    assert model.reference is not None and model.distance_threshold == pytest.approx(report["distance_threshold"])
     assert report["features"] == "stem+deep" and len(report["selection"]) == 1
     saved = json.loads((cfg.reports / "scope.json").read_text())
     levels = {f"{name}:{level}" for name, s in SHIFTS.items() for level in s.levels}
@@ -85,6 +86,28 @@ def test_threshold_keeps_every_group_within_its_budget():
     assert t == pytest.approx(np.sort(p[:200])[2])
     rule[:3] = "blank"  # the rules alone break group a's budget: only group b can set the threshold
     assert scope_fit.threshold_for(p, rule, group, 0.01) == pytest.approx(np.sort(p[200:])[2])
+
+
+def test_distance_cut_spends_its_share_of_the_budget_and_the_rest_goes_to_the_probability():
+    rng = np.random.default_rng(0)
+    d, p = rng.uniform(0, 10, 400), rng.uniform(0, 1, 400)
+    group = np.r_[["a"] * 200, ["b"] * 200]
+    rule = np.array([""] * 400, dtype=object)
+    cut = scope_fit.distance_threshold(d, rule, group, 0.01)  # two refusals allowed per group
+    assert all(np.sum(d[group == g] > cut) <= 2 for g in "ab") and any(np.sum(d[group == g] > cut) == 2 for g in "ab")
+    t, cut = scope_fit.thresholds(p, d, rule, group, 0.02)  # 4 per group: 2 for the distance, the rest for p
+    refused = (p < t) | (d > cut)
+    assert all(np.sum(refused[group == g]) <= 4 for g in "ab")
+    assert scope_fit.thresholds(p, None, rule, group, 0.02) == (scope_fit.threshold_for(p, rule, group, 0.02),
+                                                                 float("inf"))
+
+
+def test_reference_distance_grows_away_from_the_radiographs():
+    from core.serving.scope import Reference
+
+    x = np.random.default_rng(1).normal(0, 1, (500, 8))
+    ref = Reference.fit(x)
+    assert ref.distance(np.zeros(8))[0] < 0.1 < 1.0 < ref.distance(np.full(8, 5.0))[0]
 
 
 def test_wilson_interval_on_known_values():
