@@ -5,6 +5,8 @@
 #   OUT_WEIGHTS / OUT_REPORTS: where weights + cards and cards + predictions go (default weights/, reports/)
 #   MODELS_ONLY=1: stop after the ensemble (what `make rebuild-check` uses)
 #   SHIFT_SHARE: share of cached train views that also get a random shift of core.data.shifts
+#   SHIFT_MAX_LEVEL: which levels of each shift those draw from (1 mild, 2 up to the middle, 3 all)
+#   VIEWS: cached augmented views of the train split (default 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -14,7 +16,7 @@ OUT_WEIGHTS=${OUT_WEIGHTS:-weights}
 OUT_REPORTS=${OUT_REPORTS:-reports}
 rm -rf "$WORK"
 mkdir -p "$OUT_WEIGHTS" "$OUT_REPORTS"
-COMMON=(--epochs 15 --views 4 --shift-share "${SHIFT_SHARE:-0}" --batch 64 --lr 1e-3 --patience 5 --budget-min 40 --out "$OUT_WEIGHTS"
+COMMON=(--epochs 15 --views "${VIEWS:-4}" --shift-share "${SHIFT_SHARE:-0}" --shift-max-level "${SHIFT_MAX_LEVEL:-3}" --batch 64 --lr 1e-3 --patience 5 --budget-min 40 --out "$OUT_WEIGHTS"
         --reports "$OUT_REPORTS" --cache-dir "$WORK/cache" --seed 0 --threads 2)
 start=$(date +%s)
 for model in efficientnet_lite0 mobilenet_v2; do

@@ -32,6 +32,7 @@ class TrainConfig:
     budget_min: float = 60.0
     views: int = 4
     shift_share: float = 0.0
+    shift_max_level: int = 3
     batch: int = 64
     lr: float = 1e-3
     wd: float = 0.05
@@ -59,6 +60,8 @@ class TrainConfig:
                 raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
         if not 0 <= self.shift_share <= 1:
             raise ValueError(f"shift_share must be within [0, 1], got {self.shift_share}")
+        if self.shift_max_level not in (1, 2, 3):
+            raise ValueError(f"shift_max_level must be 1, 2 or 3, got {self.shift_max_level}")
         if not self.name:
             object.__setattr__(self, "name", self.model)
         if self.run_dir is None:
@@ -87,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
     helps = {"model": "registry architecture", "init": "'default', 'none' or a safetensors path",
              "budget_min": "wall-clock budget in minutes", "views": "cached augmented views of the train split",
              "shift_share": "share of augmented train views that also get a random shift of core.data.shifts",
+             "shift_max_level": "which levels of each shift those draw from: 1 mild, 2 up to the middle, 3 all",
              "limit": "use only the first N images of each split (smoke runs)",
              "device": "cpu or cuda (mixed precision on cuda)"}
     for f in fields(TrainConfig):

@@ -35,10 +35,17 @@ def cache_key(model: str, init_id: str, cfg: PreprocessConfig, names: Sequence[s
               view: str, seed: int, aug: AugmentConfig = AugmentConfig()) -> str:
     """A short hash naming one cached array."""
     payload = json.dumps({"model": model, "init": init_id, "cfg": cfg.to_dict(), "view": view,
-                          "seed": seed, "aug": {k: v for k, v in aug.__dict__.items() if k != "shift_share" or v},
+                          "seed": seed, "aug": _aug_key(aug),
                           "images": hashlib.sha1("\n".join(names).encode()).hexdigest()},
                          sort_keys=True, default=str)
     return f"{model}-{view}-" + hashlib.sha1(payload.encode()).hexdigest()[:16]
+
+
+def _aug_key(aug: AugmentConfig) -> dict:
+    """The augmentation settings a key names; the shift options only when set, so older keys stay valid."""
+    default = AugmentConfig()
+    optional = {"shift_share", "shift_max_level"}
+    return {k: v for k, v in aug.__dict__.items() if k not in optional or v != getattr(default, k)}
 
 
 @torch.no_grad()

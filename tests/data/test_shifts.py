@@ -24,6 +24,26 @@ def test_random_shifts_differ_between_images_and_seeds(xray_gray):
     assert not np.array_equal(a, apply_shift(xray_gray, "noise", 10, seed=1, index=0))
 
 
+def test_random_shift_draws_only_up_to_the_asked_level(xray_gray, monkeypatch):
+    from dataclasses import replace
+
+    from core.data import shifts
+
+    drawn: dict[int, set[tuple[str, object]]] = {1: set(), 2: set(), 3: set()}
+    for max_level, seen in drawn.items():
+        for s in shifts._CATALOGUE:
+            name = s.name
+            record = (lambda g, level, rng, name=name, seen=seen: seen.add((name, level)) or g)
+            monkeypatch.setitem(shifts.SHIFTS, name, replace(s, fn=record))
+        for i in range(2000):
+            shifts.random_shift(xray_gray, np.random.default_rng([5, i]), max_level)
+    levels = {s.name: s.levels for s in shifts._CATALOGUE}
+    for max_level, seen in drawn.items():
+        assert seen == {(n, lv) for n, lvs in levels.items() for lv in lvs[:max_level]}, max_level
+    with pytest.raises(ValueError, match="max_level must be at least 1, got 0"):
+        shifts.random_shift(xray_gray, np.random.default_rng(0), 0)
+
+
 def test_turns_and_inversion_are_exact(xray_gray):
     assert np.array_equal(apply_shift(xray_gray, "turn", 180), xray_gray[::-1, ::-1])
     assert np.array_equal(apply_shift(apply_shift(xray_gray, "invert", "inverted"), "invert", "inverted"), xray_gray)
