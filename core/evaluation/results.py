@@ -161,6 +161,18 @@ def augmentation_choice(data: Reports, shipped: set[str]) -> list[str]:
             f"shipped: {ac['chosen']}. {ac.get('reason', '')}".strip(), ""]
 
 
+def input_steps(data: Reports, shipped: set[str]) -> list[str]:
+    """Input steps tried before the models on shifted val copies (scripts/restore_trial.py) and their outcome."""
+    rt = data.get("restore_trial")
+    if not rt:
+        return []
+    rows = [{"val images": k, **v} for k, v in rt["results"].items()]
+    return ["## Input steps tried on shifted val (`scripts/restore_trial.py`)", "",
+            f"`{rt['command']}`: ensemble on all val images, at the shipped thresholds (sen/spe at the "
+            "high-sensitivity and balanced points).", "", markdown_table(pd.DataFrame(rows)), "",
+            rt.get("conclusion", ""), ""]
+
+
 def pacs_throughput(data: Reports, shipped: set[str]) -> list[str]:
     """Instances per minute of a PACS scan on this machine, and whether a second scan stores nothing."""
     pt = data.get("pacs_throughput")
@@ -347,7 +359,7 @@ def reproducibility(data: Reports, shipped: set[str]) -> list[str]:
 
 
 SECTIONS: list[Section] = [header, test_split, val_split, operating_points, regions, ablation, pointing, localizer,
-                           augmentation_choice, robustness, scope_gate, rebuild_time, reproducibility, speed,
+                           augmentation_choice, input_steps, robustness, scope_gate, rebuild_time, reproducibility, speed,
                            pacs_throughput]
 
 

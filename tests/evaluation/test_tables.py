@@ -108,3 +108,15 @@ def test_rebuild_check_compares_cards_and_the_previous_rebuild():
     against_previous(second, [{"machine": {"cpu": "elsewhere"}, "models": {}}, first])
     assert second["models"]["efficientnet_lite0"]["bit_identical_to_previous_rebuild"] is False
     assert second["models"]["mobilenet_v2"]["bit_identical_to_previous_rebuild"] is True
+
+
+def test_input_steps_section_lists_every_trial_row():
+    import json
+
+    from core.evaluation.results import input_steps
+    from core.evaluation.tables import Reports
+
+    trial = json.loads((ROOT / "reports" / "restore_trial.json").read_text())
+    text = "\n".join(input_steps(Reports({}, {}, {"restore_trial": trial}), set()))
+    assert all(f"| {k} | {v['auc']} |" in text for k, v in trial["results"].items())
+    assert trial["conclusion"] in text and input_steps(Reports({}, {}, {}), set()) == []
