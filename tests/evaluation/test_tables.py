@@ -120,3 +120,14 @@ def test_input_steps_section_lists_every_trial_row():
     text = "\n".join(input_steps(Reports({}, {}, {"restore_trial": trial}), set()))
     assert all(f"| {k} | {v['auc']} |" in text for k, v in trial["results"].items())
     assert trial["conclusion"] in text and input_steps(Reports({}, {}, {}), set()) == []
+
+
+def test_train_all_time_says_when_it_predates_the_localiser():
+    from core.evaluation.results import rebuild_time
+    from core.evaluation.tables import Reports
+
+    def text(**t):
+        return "\n".join(rebuild_time(Reports({}, {}, {"train_all_time": {"cores": 2, "finished": "x", **t}}), set()))
+    assert "predates the localiser" in text(minutes=53)
+    new = text(minutes=88, what="classifiers, ensemble, localiser and out-of-scope gate")
+    assert "**88 min**" in new and "predates" not in new
