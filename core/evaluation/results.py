@@ -118,13 +118,16 @@ def pointing(data: Reports, shipped: set[str]) -> list[str]:
             markdown_table(pointing_table(pt)), ""]
 
 
+OLD_TRAIN_ALL = "from an empty activation cache to weights, ensemble, scope check, pointing game and benchmark"
+
+
 def rebuild_time(data: Reports, shipped: set[str]) -> list[str]:
     """Wall time of `make train-all`."""
     t = data.get("train_all_time")
     if not t:
         return []
     return ["## Rebuilding the shipped ensemble (`make train-all`)", "",
-            f"{t.get('what', 'From an empty activation cache to weights, ensemble, scope check, pointing game and benchmark').capitalize()}: "
+            f"{t.get('what', OLD_TRAIN_ALL).capitalize()}: "
             f"**{t['minutes']} min** on {t['cores']} CPU cores (finished {t['finished']}; target ≤ 90 min)."
             + ("" if "localiser" in t.get("what", "") else " This figure predates the localiser (issue 15), whose "
                "training adds about 32 min at 10 epochs: re-measured by the next `make train-all`."), ""]
