@@ -248,7 +248,8 @@ def _pattern_sources() -> list[Source]:
                    _from_pictures(skimage_picture, ["logo", "checkerboard", "horse"])),
             Source("pattern", "skimage:binary_blobs", "fit",
                    lambda rng: photo_variant(_binary_blobs(rng), rng, keep=(0.7, 1.0))),
-            Source("pattern", "matplotlib:terrain (jacksboro_fault_dem, topobathy)", "fit", _terrain)]
+            Source("pattern", "matplotlib:terrain (jacksboro_fault_dem, topobathy)", "fit", _terrain),
+            Source("pattern", "pydicom:liver segmentation mask (liver_1frame)", "fit", _from_dicoms(["liver_1frame.dcm"]))]
     held = [Source("pattern", f"drawn:{f.__name__}", "heldout", f)
             for f in (draw.fractal_noise, draw.voronoi, draw.line_art)]
     held += [Source("pattern", "matplotlib:logo2,Minduka_Present_Blue_Pack", "heldout",
@@ -283,6 +284,8 @@ def _modality_sources() -> list[Source]:
            Source("modality", "pydicom:MR abdomen (examples_overlay)", "fit", _from_dicoms(["examples_overlay.dcm"])),
            Source("modality", "pydicom:US echo (examples_ybr_color, 30 frames)", "fit",
                   _from_dicoms(["examples_ybr_color.dcm"])),
+           Source("modality", "pydicom:US lymph node with power Doppler and burned-in text (examples_jpeg2k)", "fit",
+                  _from_dicoms(["examples_jpeg2k.dcm"])),
            Source("modality", "pydicom:NM bone scan (JPGExtended, JPEG2000)", "fit",
                   _from_dicoms(["JPGExtended.dcm", "JPEG2000.dcm"])),
            Source("modality", "matplotlib:MR head (s1045.ima)", "fit",
