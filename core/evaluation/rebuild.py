@@ -3,7 +3,8 @@
 `python -m core.evaluation.rebuild --rebuilt DIR` compares the cards in DIR (written by
 `scripts/train_all.sh` into a scratch folder) with the shipped cards in weights/: ensemble and
 member test ROC-AUC, sensitivity and specificity at each operating point, and whether the weights
-are bit-identical. Each check is appended to reports/rebuild_check.json with the machine it ran on.
+are bit-identical (their tensors: file headers may order keys differently). Each check is appended
+to reports/rebuild_check.json with the machine it ran on.
 Tolerances (issue 18): 0.01 ROC-AUC, 0.05 sensitivity and specificity.
 """
 from __future__ import annotations
@@ -17,25 +18,37 @@ from pathlib import Path
 from typing import Any
 
 from core.models.cards import OPERATING_POINTS, ModelCard, read_card
+from core.models.weights import tensor_sha256
 from core.settings import reports_dir, weights_dir
 
 log = logging.getLogger(__name__)
 AUC_TOLERANCE, RATE_TOLERANCE = 0.01, 0.05
 
 
-def compare(shipped: ModelCard, rebuilt: ModelCard) -> dict[str, Any]:
-    """Test-split differences between two cards of one model, and whether they are within tolerance."""
+def compare(shipped: ModelCard, rebuilt: ModelCard, same_tensors: bool | None = None) -> dict[str, Any]:
+    """Test-split differences between two cards of one model, whether they are within tolerance, and whether
+    the weights are bit-identical (`same_tensors`, from `tensor_digests`; else the files' sha256)."""
     diff = {"roc_auc": rebuilt.split("test")["roc_auc"] - shipped.split("test")["roc_auc"]}
     for op in OPERATING_POINTS:
         for rate in ("sensitivity", "specificity"):
             diff[f"{rate}@{op}"] = rebuilt.point(op)[rate] - shipped.point(op)[rate]
     within = abs(diff["roc_auc"]) <= AUC_TOLERANCE and all(
         abs(v) <= RATE_TOLERANCE for k, v in diff.items() if k != "roc_auc")
-    same_bits = (shipped.weights is not None and rebuilt.weights is not None
-                 and shipped.weights.sha256 == rebuilt.weights.sha256)
+    if same_tensors is None:
+        same_tensors = (shipped.weights is not None and rebuilt.weights is not None
+                        and shipped.weights.sha256 == rebuilt.weights.sha256)
     return {"difference": {k: round(v, 4) for k, v in diff.items()}, "within_tolerance": within,
-            "bit_identical_weights": same_bits,
+            "bit_identical_weights": same_tensors,
             "rebuilt_sha256": rebuilt.weights.sha256 if rebuilt.weights is not None else None}
+
+
+def tensor_digests(shipped_dir: Path, rebuilt_dir: Path, name: str) -> tuple[str, str] | None:
+    """`tensor_sha256` of one model's shipped and rebuilt weights, or None when either file is missing."""
+    card = read_card(rebuilt_dir / f"{name}.json")
+    if card.weights is None:
+        return None
+    files = (shipped_dir / card.weights.file, rebuilt_dir / card.weights.file)
+    return tuple(tensor_sha256(f) for f in files) if all(f.is_file() for f in files) else None  # type: ignore[return-value]
 
 
 def against_previous(outcome: dict[str, Any], history: list[dict[str, Any]]) -> None:
@@ -45,9 +58,11 @@ def against_previous(outcome: dict[str, Any], history: list[dict[str, Any]]) -> 
     if not earlier:
         return
     for name, m in outcome["models"].items():
-        before = earlier[-1]["models"].get(name, {}).get("rebuilt_sha256")
-        if before is not None and m["rebuilt_sha256"] is not None:
-            m["bit_identical_to_previous_rebuild"] = before == m["rebuilt_sha256"]
+        prev = earlier[-1]["models"].get(name, {})
+        key = "rebuilt_tensor_sha256" if "rebuilt_tensor_sha256" in prev and "rebuilt_tensor_sha256" in m \
+            else "rebuilt_sha256"  # older records hold only the file's sha256
+        if prev.get(key) is not None and m.get(key) is not None:
+            m["bit_identical_to_previous_rebuild"] = prev[key] == m[key]
 
 
 def check(shipped_dir: Path, rebuilt_dir: Path) -> dict[str, Any]:
@@ -56,7 +71,13 @@ def check(shipped_dir: Path, rebuilt_dir: Path) -> dict[str, Any]:
                    and p.stem not in ("scope", "localizer"))  # not classifier cards
     if not names:
         raise ValueError(f"no card in {rebuilt_dir} has a shipped counterpart in {shipped_dir}")
-    models = {n: compare(read_card(shipped_dir / f"{n}.json"), read_card(rebuilt_dir / f"{n}.json")) for n in names}
+    models = {}
+    for n in names:
+        digests = tensor_digests(shipped_dir, rebuilt_dir, n)
+        models[n] = compare(read_card(shipped_dir / f"{n}.json"), read_card(rebuilt_dir / f"{n}.json"),
+                            None if digests is None else digests[0] == digests[1])
+        if digests is not None:
+            models[n]["rebuilt_tensor_sha256"] = digests[1]
     return {"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": {"cpu": _cpu(), "python": platform.python_version()},
             "tolerance": {"roc_auc": AUC_TOLERANCE, "rates": RATE_TOLERANCE}, "models": models,

@@ -356,9 +356,11 @@ def reproducibility(data: Reports, shipped: set[str]) -> list[str]:
             "shipped cards (tolerance 0.01 AUC, 0.05 rates). What is reproducible: the same command on the same "
             "machine and software gives bit-identical weights (`tests/training/test_trainer.py`); the figures, "
             "within the tolerance, on another machine of this kind. What is not: the weights' bits across "
-            "processors or software (CPU kernels sum floats in a different order), nor the bits of weights "
-            "trained before oneDNN's deterministic switch was set (the shipped classifiers, 2026-11-23, whose "
-            "cards predate the recorded environment).", "",
+            "processors or software (CPU kernels sum floats in a different order). Bit identity compares the "
+            "tensors (names, dtypes, shapes, bytes; `core.models.weights.tensor_sha256`), not the files: "
+            "classifier files written before 2026-11-25 carry the library's unsorted header, so the runs "
+            "before 2026-12-02 compared file sha256s and read \"no\"; the second of them recorded the same "
+            "file sha256 as the 2026-12-02 `make train-all`, whose tensors equal those shipped on 2026-11-23.", "",
             f"**{ok} of {len(rc['runs'])} rebuilds** agree with the shipped ensemble within tolerance.", "",
             markdown_table(pd.DataFrame(rows)), ""]
 

@@ -26,6 +26,21 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def tensor_sha256(path: str | Path) -> str:
+    """Hex sha256 of a safetensors file's tensors (names, dtypes, shapes, bytes), blind to the header's
+    key order and metadata: two files with equal digests load to bit-identical weights."""
+    raw = Path(path).read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header, data = json.loads(raw[8:8 + n]), memoryview(raw)[8 + n:]
+    h = hashlib.sha256()
+    for name in sorted(k for k in header if k != "__metadata__"):
+        t = header[name]
+        start, end = t["data_offsets"]
+        h.update(json.dumps([name, t["dtype"], t["shape"]]).encode())
+        h.update(data[start:end])
+    return h.hexdigest()
+
+
 def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> Path:
     """Write a safetensors file whose bytes depend only on its contents: the library writes its
     header from a Rust HashMap, so the order of the metadata keys changes from call to call."""

@@ -95,6 +95,7 @@ def test_rebuild_check_compares_cards_and_the_previous_rebuild():
     """Issue 18: the shipped card against itself is within tolerance and bit-identical; a second rebuild on the
     same CPU is marked bit-identical (or not) to the first from the recorded sha256."""
     from core.evaluation.rebuild import against_previous, check
+    from core.models.weights import tensor_sha256
 
     shipped = ROOT / "weights"
     first = check(shipped, shipped)
@@ -103,8 +104,9 @@ def test_rebuild_check_compares_cards_and_the_previous_rebuild():
     assert set(ens["difference"].values()) == {0.0}
     lite = first["models"]["efficientnet_lite0"]
     assert lite["rebuilt_sha256"] and lite["bit_identical_weights"]
+    assert lite["rebuilt_tensor_sha256"] == tensor_sha256(shipped / "efficientnet_lite0.safetensors")
     second = check(shipped, shipped)
-    second["models"]["efficientnet_lite0"]["rebuilt_sha256"] = "0" * 64
+    second["models"]["efficientnet_lite0"]["rebuilt_tensor_sha256"] = "0" * 64
     against_previous(second, [{"machine": {"cpu": "elsewhere"}, "models": {}}, first])
     assert second["models"]["efficientnet_lite0"]["bit_identical_to_previous_rebuild"] is False
     assert second["models"]["mobilenet_v2"]["bit_identical_to_previous_rebuild"] is True
