@@ -37,9 +37,11 @@ train-localizer: setup
 	$(BIN)/python -m core.training.localizer_fit $(ARGS)
 
 # Re-measure the shipped localiser from its stored val/test boxes (thresholds on val; AP50, FROC, pointing,
-# per region), and the localiser under every shift of the catalogue (reports/localizer_robustness.json).
+# per region) and whether its top-box score adds to the verdict on val (reports/localizer_fusion.json); and the
+# localiser under every shift of the catalogue (reports/localizer_robustness.json).
 evaluate-localizer: setup
 	$(BIN)/python -m core.evaluation.localization
+	$(BIN)/python -m core.evaluation.fusion
 
 localizer-robustness: setup
 	$(BIN)/python -m core.evaluation.localizer_robustness $(ARGS)

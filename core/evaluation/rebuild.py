@@ -34,9 +34,8 @@ def compare(shipped: ModelCard, rebuilt: ModelCard, same_tensors: bool | None = 
             diff[f"{rate}@{op}"] = rebuilt.point(op)[rate] - shipped.point(op)[rate]
     within = abs(diff["roc_auc"]) <= AUC_TOLERANCE and all(
         abs(v) <= RATE_TOLERANCE for k, v in diff.items() if k != "roc_auc")
-    if same_tensors is None:
-        same_tensors = (shipped.weights is not None and rebuilt.weights is not None
-                        and shipped.weights.sha256 == rebuilt.weights.sha256)
+    if same_tensors is None and shipped.weights is not None and rebuilt.weights is not None:
+        same_tensors = shipped.weights.sha256 == rebuilt.weights.sha256  # None: no weights file (the ensemble)
     return {"difference": {k: round(v, 4) for k, v in diff.items()}, "within_tolerance": within,
             "bit_identical_weights": same_tensors,
             "rebuilt_sha256": rebuilt.weights.sha256 if rebuilt.weights is not None else None}

@@ -314,7 +314,10 @@ def _fusion(fu: dict | None) -> list[str]:
             f"cross-validated logistic models, `python -m core.evaluation.fusion`): ROC-AUC {a['roc_auc']:.3f} alone, "
             f"{b['roc_auc']:.3f} fused (gain {fu['auc_gain_mean']:+.4f} ± {fu['auc_gain_sd']:.4f}); specificity at 95 % "
             f"sensitivity {a['specificity_at_95_sensitivity']:.3f} vs {b['specificity_at_95_sensitivity']:.3f}. "
-            + ("Fused." if fu["fuse"] else "**Not fused**: the verdict stays the ensemble's."), ""]
+            + ("Val's rule (gain > max(2 SD, 0.005)) says fuse, but the shipped verdict is still the ensemble's "
+               "alone: fusing changes every verdict, its calibration and operating points, so it ships with the next "
+               "full re-measure (robustness, rebuild checks)." if fu["fuse"]
+               else "**Not fused**: the verdict stays the ensemble's."), ""]
 
 
 def _localizer_shifts(lr: dict | None) -> list[str]:
@@ -346,7 +349,7 @@ def reproducibility(data: Reports, shipped: set[str]) -> list[str]:
             rows.append({"run": r["time"][:16], "cpu": r["machine"]["cpu"], "minutes": r.get("wall_time_min"),
                          "model": name, "largest |difference| on test": f"{worst:.4f}",
                          "within tolerance": "yes" if m["within_tolerance"] else "**no**",
-                         "bit-identical to shipped": "yes" if m["bit_identical_weights"] else "no",
+                         "bit-identical to shipped": _yes_no(m["bit_identical_weights"]),
                          "bit-identical to previous rebuild": _yes_no(m.get("bit_identical_to_previous_rebuild"))})
     ok = sum(r["ensemble_within_tolerance"] for r in rc["runs"])
     return ["## Reproducibility (`make rebuild-check`)", "",
