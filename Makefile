@@ -35,13 +35,14 @@ train: setup
 # its trunk is the shipped efficientnet_lite0, so train that first. About 30 minutes on 2 cores.
 train-localizer: setup
 	$(BIN)/python -m core.training.localizer_fit $(ARGS)
+	$(BIN)/python -m core.ensemble.fit --box-fusion auto
 
 # Re-measure the shipped localiser from its stored val/test boxes (thresholds on val; AP50, FROC, pointing,
 # per region) and whether its top-box score adds to the verdict on val (reports/localizer_fusion.json); and the
 # localiser under every shift of the catalogue (reports/localizer_robustness.json).
 evaluate-localizer: setup
 	$(BIN)/python -m core.evaluation.localization
-	$(BIN)/python -m core.evaluation.fusion
+	$(BIN)/python -m core.ensemble.fusion
 
 localizer-robustness: setup
 	$(BIN)/python -m core.evaluation.localizer_robustness $(ARGS)

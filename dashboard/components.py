@@ -23,7 +23,7 @@ def verdict_banner(result: Result, summary: dict) -> None:
         _banner(COLOURS["error"], wording.CANNOT_ANALYSE, html.escape(result.error))
         return
     title = wording.HEADLINE[bool(result.fractured)]
-    who = wording.decided_by(result.decided_by)
+    who = wording.decided_by(result.decided_by, result.uses_boxes)
     side = "at or above" if result.fractured else "below"
     detail = (f"Probability of fracture <b>{result.probability:.0%}</b> ({who}), {side} the alarm threshold "
               f"of {result.threshold:.0%} for the <b>{OP_LABELS[result.operating_point].lower()}</b> setting · "
@@ -73,7 +73,7 @@ def findings_view(pred: Predictor, result: Result, gray) -> None:
         right.info(wording.NO_BOXES.replace("high-sensitivity", OP_LABELS[result.operating_point].lower()))
     for rank, box in enumerate(boxes, 1):
         right.markdown(wording.box_line(rank, box))
-    right.caption(wording.BOXES_CAPTION)
+    right.caption(wording.boxes_caption(result.uses_boxes))
     right.caption(wording.localizer_summary(pred.localizer.card.metrics["test"]))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.evaluation.tables import fusion_table
+from core.models.cards import ModelCard
 from core.serving import wording
 from dashboard.charts import froc_chart
 
@@ -23,6 +25,22 @@ def localizer_table(card: dict, pointing: dict | None) -> pd.DataFrame:
         best = max(max(r.values()) for r in pointing["hit_rate"].values())
         df[f"best heat map pointing ({pointing['split']})"] = round(best, 3)
     return df
+
+
+def fusion_section(ensemble: ModelCard | None, decision: dict | None) -> None:
+    """Does the localiser's top box score improve the verdict? Val's decision and test before → after."""
+    table = fusion_table(ensemble) if ensemble is not None else None
+    if not decision:
+        return
+    st.markdown("**Does the localiser's evidence improve the verdict?**")
+    gain = f"{decision['auc_gain_mean']:+.4f} ± {decision['auc_gain_sd']:.4f}"
+    if table is None or table.empty:
+        st.caption(f"Cross-validated on val, adding the top box score changes the ROC-AUC by {gain}: not fused.")
+        return
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(f"Cross-validated on val, adding the top box score raised the ROC-AUC by {gain}, so the shipped "
+               f"verdict adds {ensemble.box_fusion.weight:.2f} × logit(top box score) to the ensemble's log-odds, "
+               "with calibration and thresholds refitted on val. Rows: the held-out test split.")
 
 
 def localizer_section(card: dict | None, pointing: dict | None) -> None:

@@ -1,6 +1,7 @@
 """Shared fixtures: the bundled real sample, broken files, and tiny trained models."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -99,4 +100,21 @@ def localized(tmp_path_factory, trained, mini_dataset) -> Path:
                              "--reports", str(root / "reports"), "--run-dir", str(root / "run"),
                              "--cache-dir", str(root / "cache")])
     assert rc == 0
+    return root
+
+
+@pytest.fixture(scope="session")
+def fused(tmp_path_factory, localized, mini_dataset) -> Path:
+    """A copy of `localized` whose ensemble adds the tiny localiser's top box score (fused whatever val says)."""
+    from core.ensemble import fit as ensemble
+    from core.models.cards import write_card
+
+    root = tmp_path_factory.mktemp("fused")
+    shutil.copytree(localized / "weights", root / "weights")
+    shutil.copytree(localized / "reports", root / "reports")
+    card, _ = ensemble.fit_ensemble(ARCHS, "mean", root / "reports" / "predictions", mini_dataset / "labels.csv",
+                                    box_fusion="yes", weights=root / "weights")
+    write_card(card, root / "weights" / "ensemble.json")
+    write_card(card, root / "reports" / "cards" / "ensemble.json")
+    (root / "reports" / "localizer_fusion.json").write_text(json.dumps(card.extra["box_fusion_decision"]))
     return root

@@ -18,21 +18,24 @@ from tqdm import tqdm
 
 from core.data.fracatlas import read_labels
 from core.data.loading import load_image
-from core.ensemble.combine import combine, to_logit
 from core.evaluation.summary import summarize
-from core.serving.predictor import Predictor
+from core.serving.predictor import TOP_BOX, Predictor
 
 log = logging.getLogger(__name__)
 
 
 def member_logits(predictor: Predictor, images: Path, names: list[str]) -> dict[str, np.ndarray]:
-    """Uncalibrated log-odds of every member on every image, with a progress bar."""
+    """Uncalibrated log-odds of every member on every image (and the top box score when the ensemble fuses it),
+    with a progress bar."""
     logits = {m.name: np.zeros(len(names)) for m in predictor.members}
+    top = np.zeros(len(names))
     for i, name in enumerate(tqdm(names, desc="images", unit="img", mininterval=5)):
         gray = load_image(images / name).pixels
         for m in predictor.members:
             logits[m.name][i] = m.logit(gray)
-    return logits
+        if predictor.fuses_boxes:
+            top[i] = predictor.localizer.find(gray)[0]
+    return logits | ({TOP_BOX: top} if predictor.fuses_boxes else {})
 
 
 def evaluate(predictor: Predictor, images: Path, labels: pd.DataFrame, n_boot: int = 1000) -> tuple[dict, pd.DataFrame]:
@@ -47,7 +50,7 @@ def evaluate(predictor: Predictor, images: Path, labels: pd.DataFrame, n_boot: i
         table[m.name] = np.round(probs[m.name], 5)
     if predictor.ensemble is not None:
         ens = predictor.ensemble
-        raw = to_logit(combine(np.stack([probs[n] for n in ens.members]), np.array(ens.member_weights)))
+        raw = predictor.headline_logits(probs, logits.get(TOP_BOX))
         report["models"]["ensemble"] = summarize(y, raw, ens.calibration, ens.thresholds, labels, n_boot)
         table["ensemble"] = np.round(ens.calibration(raw), 5)
     return report, table

@@ -41,6 +41,16 @@ def compare(shipped: ModelCard, rebuilt: ModelCard, same_tensors: bool | None = 
             "rebuilt_sha256": rebuilt.weights.sha256 if rebuilt.weights is not None else None}
 
 
+def comparable(shipped: ModelCard, rebuilt: ModelCard) -> tuple[ModelCard, ModelCard]:
+    """Cards that can be compared: a models-only rebuild has no localiser, so a shipped ensemble that fuses its
+    evidence is compared by the figures it had before fusion (kept on its card)."""
+    if shipped.box_fusion is None or rebuilt.box_fusion is not None:
+        return shipped, rebuilt
+    if "unfused" not in shipped.extra:
+        raise ValueError(f"the shipped {shipped.name} card fuses the localiser but keeps no figures before fusion")
+    return shipped.with_(metrics=shipped.extra["unfused"]["metrics"], box_fusion=None), rebuilt
+
+
 def tensor_digests(shipped_dir: Path, rebuilt_dir: Path, name: str) -> tuple[str, str] | None:
     """`tensor_sha256` of one model's shipped and rebuilt weights, or None when either file is missing."""
     card = read_card(rebuilt_dir / f"{name}.json")
@@ -73,8 +83,11 @@ def check(shipped_dir: Path, rebuilt_dir: Path) -> dict[str, Any]:
     models = {}
     for n in names:
         digests = tensor_digests(shipped_dir, rebuilt_dir, n)
-        models[n] = compare(read_card(shipped_dir / f"{n}.json"), read_card(rebuilt_dir / f"{n}.json"),
-                            None if digests is None else digests[0] == digests[1])
+        card = read_card(shipped_dir / f"{n}.json")
+        shipped, rebuilt = comparable(card, read_card(rebuilt_dir / f"{n}.json"))
+        models[n] = compare(shipped, rebuilt, None if digests is None else digests[0] == digests[1])
+        if shipped is not card:
+            models[n]["compared_before_box_fusion"] = True
         if digests is not None:
             models[n]["rebuilt_tensor_sha256"] = digests[1]
     return {"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

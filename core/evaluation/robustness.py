@@ -34,8 +34,9 @@ from core.data.polarity import upright
 from core.data.shifts import SHIFTS, Level, apply_shift, get_shift
 from core.evaluation.metrics import at_threshold, bootstrap_ci, roc_auc
 from core.models.cards import OPERATING_POINTS
+from core.models.localizer import top_box_scores
 from core.models.scoring import score_images
-from core.serving.predictor import Predictor
+from core.serving.predictor import TOP_BOX, Predictor
 from core.settings import data_dir, reports_dir, weights_dir
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ ENSEMBLE = "ensemble"
 TARGETS = {"roc_auc": 0.02, "sensitivity": 0.05, "specificity": 0.05}
 LEVEL_MODES = ("all", "middle")
 RESUME_KEYS = ("split", "seed", "n_images", "limit", "other_levels_limit", "bootstrap_resamples", "models",
-               "weights")
+               "weights", "box_fusion")
 FLIPS = {"horizontal": "left-right", "vertical": "top-bottom", "both": "both ways"}
 LABELS: dict[str, Callable[[Any], str]] = {
     "turn": lambda v: f"turned by {v}°", "flip": lambda v: f"mirrored {FLIPS.get(str(v), v)}",
@@ -128,13 +129,15 @@ def batched_logits(pred: Predictor, grays: list[np.ndarray], batch: int = 16,
                 progress(n - done[0])
             done[0] = n
         out[m.name] = score_images(m.net, grays, m.cfg, tta=m.card.tta_hflip, batch=batch, progress=tick)
+    if pred.fuses_boxes:  # the headline verdict also needs each image's top box score
+        out[TOP_BOX] = top_box_scores(pred.localizer.net, grays, pred.localizer.card, batch)
     return out
 
 
 def probabilities(pred: Predictor, logits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Calibrated probabilities of every member and the headline (ensemble) verdict."""
     probs = {m.name: m.calibration(logits[m.name]) for m in pred.members}
-    return probs | {ENSEMBLE: pred.headline_probabilities(probs)}
+    return probs | {ENSEMBLE: pred.headline_probabilities(probs, logits.get(TOP_BOX))}
 
 
 def thresholds(pred: Predictor) -> dict[str, dict[str, float]]:
@@ -318,7 +321,8 @@ def header(args: argparse.Namespace, argv: list[str] | None, pred: Predictor, n:
             "bootstrap_resamples": args.bootstrap, "batch": args.batch, "scope_check": "off",
             "models": [m.name for m in pred.members] + [ENSEMBLE],
             "targets": {"level": "middle", "model": ENSEMBLE, "max_abs_delta": TARGETS},
-            "weights": str(pred.weights_dir)}
+            "weights": str(pred.weights_dir),
+            "box_fusion": pred.ensemble.box_fusion.to_dict() if pred.fuses_boxes else None}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.models.cards import ModelCard, TrainingRecord, read_card
+from core.models.cards import OPERATING_POINTS, ModelCard, TrainingRecord, read_card
 from core.settings import reports_dir
 
 JSON_REPORTS = ("bench", "pointing", "train_all_time", "robustness", "scope", "pacs_throughput",
@@ -167,4 +167,18 @@ def robustness_auc_grid(report: dict) -> pd.DataFrame:
         row = {"shift": e["shift"], "level": str(e["level"]), "severity": e["severity"], "images": e["n"]}
         aucs = {name: f"{m['roc_auc']:.3f} ({m['delta']['roc_auc']:+.3f})" for name, m in e["models"].items()}
         rows.append(row | aucs)
+    return pd.DataFrame(rows)
+
+
+def fusion_table(ens: ModelCard, split: str = "test") -> pd.DataFrame:
+    """The ensemble's verdict before and after adding the localiser's top box score (empty when not fused)."""
+    if ens.box_fusion is None or "unfused" not in ens.extra:
+        return pd.DataFrame()
+    rows = []
+    for label, m in (("ensemble alone", ens.extra["unfused"]["metrics"][split]), ("fused", ens.split(split))):
+        row = {"verdict": label, "ROC-AUC": _fmt_ci(m), "ECE": f"{m['ece']:.3f}"}
+        for op in OPERATING_POINTS:
+            pt = m["operating_points"][op]
+            row[f"sen / spe @{op}"] = f"{pt['sensitivity']:.3f} / {pt['specificity']:.3f}"
+        rows.append(row)
     return pd.DataFrame(rows)

@@ -74,3 +74,37 @@ class Calibration:
         bounds = [(np.log(T_MIN), np.log(T_MAX)), (-B_MAX, B_MAX)]  # an uninformative model must not send T to ∞
         v = minimize(loss, start, method="L-BFGS-B", bounds=bounds).x
         return cls(float(np.exp(v[0])), float(v[1]))
+
+
+@dataclass(frozen=True)
+class BoxFusion:
+    """The localiser's evidence added to a verdict's log-odds: z + weight · logit(top box score), fitted on val.
+
+    `localizer_sha256` names the localiser whose scores it was fitted on: another localiser's scores are not
+    on the same scale, so a verdict with a different one would not be the measured one.
+    """
+
+    weight: float
+    localizer_sha256: str
+    floor: float = 1e-4
+
+    def __post_init__(self) -> None:
+        if not 0 < self.floor < 0.5:
+            raise ValueError(f"box-score floor must be in (0, 0.5), got {self.floor}")
+        if not np.isfinite(self.weight):
+            raise ValueError(f"box-fusion weight must be finite, got {self.weight}")
+
+    def __call__(self, logits: np.ndarray, top_scores: np.ndarray) -> np.ndarray:
+        """Fused log-odds of 'fractured' from log-odds and each image's top box score (0 when none)."""
+        s = np.clip(np.asarray(top_scores, float), self.floor, 1 - self.floor)
+        return np.asarray(logits, float) + self.weight * np.log(s / (1 - s))
+
+    def to_dict(self) -> dict[str, Any]:
+        """For model cards."""
+        return {"weight": self.weight, "localizer_sha256": self.localizer_sha256, "floor": self.floor,
+                "method": "log-odds + weight · logit(top box score), then the card's calibration"}
+
+    @classmethod
+    def from_dict(cls, c: dict[str, Any]) -> BoxFusion:
+        """Read the `box_fusion` entry of an ensemble card."""
+        return cls(float(c["weight"]), str(c["localizer_sha256"]), float(c.get("floor", 1e-4)))

@@ -14,7 +14,7 @@ from typing import Any
 
 from core.data.preprocess import PreprocessConfig
 from core.errors import WeightsError
-from core.models.calibration import Calibration
+from core.models.calibration import BoxFusion, Calibration
 
 FORMAT_VERSION = 2
 HIGH_SENSITIVITY = "high_sensitivity"
@@ -80,6 +80,7 @@ class ModelCard:
     tta_hflip: bool = True
     uncertainty: dict[str, Any] = field(default_factory=dict)
     operating_point_uncertainty: dict[str, Any] = field(default_factory=dict)
+    box_fusion: BoxFusion | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -128,6 +129,8 @@ class ModelCard:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, PreprocessConfig):
+        return value.to_dict()
+    if isinstance(value, BoxFusion):
         return value.to_dict()
     if isinstance(value, (WeightsFile, TrainingRecord)):
         return asdict(value)
@@ -190,6 +193,7 @@ def card_from_dict(d: dict[str, Any], source: str = "card") -> ModelCard:
             params=d.get("params"), created=d.get("created", ""), description=d.get("description", ""),
             init=d.get("init", {}), data=d.get("data", {}), tta_hflip=bool(d.get("tta_hflip", True)),
             uncertainty=d.get("uncertainty", {}), operating_point_uncertainty=d.get("operating_point_uncertainty", {}),
+            box_fusion=BoxFusion.from_dict(d["box_fusion"]) if "box_fusion" in d else None,
             extra={k: v for k, v in d.items() if k not in _KNOWN})
     except KeyError as exc:
         raise WeightsError(f"model card {source} lacks {exc.args[0]!r}") from exc

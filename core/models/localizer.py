@@ -12,6 +12,7 @@ thresholds for both operating points, metrics on val and test, and the weights' 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,20 @@ def localize(net: Localizer, gray: np.ndarray, card: LocalizerCard, min_score: f
     x, lb = preprocess(gray, card.preprocess)
     heads = net(torch.from_numpy(x)[None])
     return boxes_from_heads(heads, card.stride, card.top_k, lb, gray.shape[:2], min_score)
+
+
+@torch.no_grad()
+def top_box_scores(net: Localizer, grays: Sequence[np.ndarray], card: LocalizerCard, batch: int = 16,
+                   progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Each image's highest box score (0 when it has none), as `localize` finds it, in batches."""
+    out = []
+    for start in range(0, len(grays), batch):
+        chunk = grays[start:start + batch]
+        prepped = [preprocess(g, card.preprocess) for g in chunk]
+        heads = net(torch.from_numpy(np.stack([x for x, _ in prepped])))
+        for k, (gray, (_, lb)) in enumerate(zip(chunk, prepped)):
+            found = boxes_from_heads(tuple(h[k:k + 1] for h in heads), card.stride, card.top_k, lb, gray.shape[:2])
+            out.append(max((s for _, s in found), default=0.0))
+        if progress is not None:
+            progress(len(chunk))
+    return np.asarray(out, float)

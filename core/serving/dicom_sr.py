@@ -108,7 +108,7 @@ def verdict_sentence(result: Result) -> str:
     """'FRACTURE SUSPECTED: probability of fracture 83 % (the ensemble), at or above the threshold …'."""
     side = "at or above" if result.fractured else "below"
     return (f"{wording.HEADLINE[bool(result.fractured)]}: probability of fracture {result.probability:.0%} "
-            f"({wording.decided_by(result.decided_by)}), {side} the alarm threshold of {result.threshold:.0%} "
+            f"({wording.decided_by(result.decided_by, result.uses_boxes)}), {side} the alarm threshold of {result.threshold:.0%} "
             f"for the {wording.op_label(result.operating_point).lower()} setting.")
 
 
@@ -154,7 +154,7 @@ def report_items(result: Result, source: Dataset, versions: list[dict[str, str]]
     """The SR's content under its title: verdict, probability, setting, cautions, models, source, notice."""
     items = [_text("finding", verdict_sentence(result)), _num("probability", result.probability),
              _text("operating_point", wording.op_label(result.operating_point)),
-             _num("threshold", result.threshold), _text("decided_by", wording.decided_by(result.decided_by))]
+             _num("threshold", result.threshold), _text("decided_by", wording.decided_by(result.decided_by, result.uses_boxes))]
     if result.agreement is not None:
         items.append(_num("agreement", result.agreement))
     if result.uncertain:

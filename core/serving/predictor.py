@@ -21,7 +21,7 @@ from core.data.dicom_header import header_summary
 from core.data.loading import LoadedImage, load_image
 from core.data.polarity import upright
 from core.data.preprocess import PreprocessConfig, model_view
-from core.ensemble.combine import ENSEMBLE_CARD, agreement, combine
+from core.ensemble.combine import ENSEMBLE_CARD, agreement, combine, to_logit
 from core.ensemble.uncertainty import flags
 from core.errors import InputError, WeightsError
 from core.models.calibration import Calibration
@@ -39,6 +39,7 @@ from core.settings import weights_dir as default_weights_dir
 
 log = logging.getLogger(__name__)
 HEATMAP_METHODS = tuple(CAM_METHODS)
+TOP_BOX = "localizer top box score"  # the key of the top box scores beside members' scores in batch evaluations
 
 
 @dataclass
@@ -93,14 +94,24 @@ class Finder:
             return None
         return cls(*load_localizer(path))
 
-    def boxes(self, gray: np.ndarray) -> list[FoundBox]:
-        """Boxes that pass the high-sensitivity box threshold, highest score first."""
+    @property
+    def sha256(self) -> str:
+        """The sha256 of the loaded weights file (what a fused ensemble card names)."""
+        return self.card.weights.sha256 if self.card.weights else ""
+
+    def find(self, gray: np.ndarray) -> tuple[float, list[FoundBox]]:
+        """The image's top box score (0 when none) and the boxes that pass the high-sensitivity box threshold."""
         t = self.card.thresholds
         with self.lock, torch.inference_mode():
-            found = localize(self.net, gray, self.card, min_score=t[HIGH_SENSITIVITY])
-        return [FoundBox([round(x, 1), round(y, 1), round(x + w, 1), round(y + h, 1)], round(score, 4),
-                         "balanced" if score >= t["balanced"] else HIGH_SENSITIVITY)
-                for (x, y, w, h), score in found]
+            found = localize(self.net, gray, self.card)
+        top = max((score for _, score in found), default=0.0)
+        return top, [FoundBox([round(x, 1), round(y, 1), round(x + w, 1), round(y + h, 1)], round(score, 4),
+                              "balanced" if score >= t["balanced"] else HIGH_SENSITIVITY)
+                     for (x, y, w, h), score in found if score >= t[HIGH_SENSITIVITY]]
+
+    def boxes(self, gray: np.ndarray) -> list[FoundBox]:
+        """Boxes that pass the high-sensitivity box threshold, highest score first."""
+        return self.find(gray)[1]
 
 
 class Predictor:
@@ -112,6 +123,25 @@ class Predictor:
         self.ensemble = self._ensemble_card()
         self.scope = self._scope(self.weights_dir / "scope.json")
         self.localizer = Finder.load(self.weights_dir / LOCALIZER_CARD)
+        self._check_fusion()
+
+    def _check_fusion(self) -> None:
+        """A card that fuses the localiser's evidence needs that very localiser beside it."""
+        fusion = self.ensemble.box_fusion if self.ensemble is not None else None
+        if fusion is None:
+            return
+        if self.localizer is None:
+            raise WeightsError(f"the ensemble card adds the fracture localiser's evidence, but {LOCALIZER_CARD} "
+                               f"is missing from {self.weights_dir}")
+        if self.localizer.sha256 != fusion.localizer_sha256:
+            raise WeightsError("the ensemble card was fitted with another fracture localiser "
+                               f"({fusion.localizer_sha256[:12]}…, shipped {self.localizer.sha256[:12]}…): "
+                               "refit it with `python -m core.ensemble.fit --box-fusion auto`")
+
+    @property
+    def fuses_boxes(self) -> bool:
+        """Whether the headline verdict adds the localiser's top box score (the ensemble card says so)."""
+        return self.ensemble is not None and self.ensemble.box_fusion is not None
 
     @staticmethod
     def _scope(path: Path) -> ScopeModel | None:
@@ -160,12 +190,26 @@ class Predictor:
             raise WeightsError(f"no models found in {self.weights_dir}")
         return self._member(self.primary).card
 
-    def headline_probabilities(self, member_probs: dict[str, np.ndarray]) -> np.ndarray:
-        """Headline probabilities from members' calibrated probabilities (arrays over images)."""
+    def headline_logits(self, member_probs: dict[str, np.ndarray], top_scores: np.ndarray | None = None) -> np.ndarray:
+        """The ensemble's log-odds before its calibration, from members' calibrated probabilities (arrays over
+        images) and, when the card fuses the localiser's evidence, each image's top box score."""
+        card = self.ensemble
+        if card is None:
+            raise ValueError("there is no ensemble card: the headline is the primary model's own probability")
+        stacked = np.stack([np.asarray(member_probs[n], float) for n in card.members])
+        z = to_logit(combine(stacked, np.array(card.member_weights)))
+        if card.box_fusion is None:
+            return z
+        if top_scores is None:
+            raise ValueError("this ensemble adds the localiser's top box score: pass top_scores")
+        return card.box_fusion(z, top_scores)
+
+    def headline_probabilities(self, member_probs: dict[str, np.ndarray],
+                               top_scores: np.ndarray | None = None) -> np.ndarray:
+        """Headline probabilities (the ensemble's calibrated, or the primary model's own)."""
         if self.ensemble is None:
             return np.asarray(member_probs[self.primary], float)
-        stacked = np.stack([np.asarray(member_probs[n], float) for n in self.ensemble.members])
-        return combine(stacked, np.array(self.ensemble.member_weights), self.ensemble.calibration)
+        return self.ensemble.calibration(self.headline_logits(member_probs, top_scores))
 
     def operating_summary(self, operating_point: str) -> dict[str, Any]:
         """Threshold and the sensitivity/specificity (with 95 % CIs when the card has them) on test."""
@@ -192,7 +236,8 @@ class Predictor:
         probs = {m.name: m.probability(gray) for m in self.members}
         members = [MemberResult(m.name, probs[m.name], probs[m.name] >= m.thresholds[operating_point],
                                 m.thresholds[operating_point], m.name in in_ens) for m in self.members]
-        p = float(self.headline_probabilities({n: np.array([v]) for n, v in probs.items()})[0])
+        top, boxes = self.localizer.find(gray) if self.localizer else (0.0, [])
+        p = float(self.headline_probabilities({n: np.array([v]) for n, v in probs.items()}, np.array([top]))[0])
         t = self.headline_card.thresholds[operating_point]
         verdict = p >= t
         votes = [r.fractured for r in members if r.in_ensemble or self.ensemble is None]
@@ -200,8 +245,8 @@ class Predictor:
                       operating_point=operating_point, threshold=t, decided_by=self.primary,
                       agreement=agreement(votes, verdict),
                       uncertain=self._uncertain(p, t, votes, verdict, operating_point),
-                      members=members, boxes=self.localizer.boxes(gray) if self.localizer else [],
-                      localized=self.localizer is not None,
+                      members=members, boxes=boxes,
+                      localized=self.localizer is not None, uses_boxes=self.fuses_boxes,
                       image=dict(image.meta), warnings=list(image.meta.get("warnings", [])))
 
     def _uncertain(self, p: float, t: float, votes: list[bool], verdict: bool, op: str) -> bool | None:

@@ -29,7 +29,8 @@ def worklist_csv(results: list[Result]) -> bytes:
     for r in results:
         row = {"file": r.file, "error": r.error or "", "verdict": "" if r.error else wording.WORKLIST[bool(r.fractured)],
                "probability": r.probability, "operating_point": r.operating_point, "threshold": r.threshold,
-               "uncertain": r.uncertain, "decided_by": r.decided_by, "out_of_scope": r.out_of_scope,
+               "uncertain": r.uncertain, "decided_by": r.decided_by, "verdict_uses_boxes": r.uses_boxes,
+               "out_of_scope": r.out_of_scope,
                "scope_overridden": r.scope_overridden, "scope_reason": r.scope_reason or "",
                "boxes": len(r.shown_boxes()) if r.localized else "",
                "top_box_score": r.boxes[0].score if r.boxes else ""}
@@ -97,7 +98,7 @@ def _verdict_block(pdf: Any, r: Result, s: dict) -> None:
     for caution in r.warnings:
         pdf.multi_cell(0, 5, _latin1(f"Caution: {caution}"), new_x="LMARGIN", new_y="NEXT")
     pdf.multi_cell(0, 5, _latin1(
-        f"Probability of fracture {r.probability:.1%} ({r.decided_by}); operating point "
+        f"Probability of fracture {r.probability:.1%} ({wording.decided_by(r.decided_by, r.uses_boxes)}); operating point "
         f"{wording.op_label(r.operating_point).lower()}, threshold {r.threshold:.3f}. "
         + wording.setting_summary(s).replace("In testing:", "On the held-out FracAtlas test split this setting gave")))
 
@@ -137,7 +138,8 @@ def _boxes(pdf: Any, r: Result) -> None:
         pdf.cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
     if shown:
         pdf.set_font("Helvetica", "", 7)
-        pdf.multi_cell(0, 3.5, _latin1(wording.BOXES_CAPTION.replace("**", "")), new_x="LMARGIN", new_y="NEXT")
+        caption = wording.boxes_caption(r.uses_boxes).replace("**", "")
+        pdf.multi_cell(0, 3.5, _latin1(caption), new_x="LMARGIN", new_y="NEXT")
 
 
 def audit(result: Result, image_bytes: bytes, versions: list[dict[str, str]],

@@ -45,6 +45,7 @@ class Result:
     members: list[MemberResult] = field(default_factory=list)
     boxes: list[FoundBox] = field(default_factory=list)
     localized: bool = False  # whether a fracture localiser looked at this image (boxes may still be empty)
+    uses_boxes: bool = False  # whether the verdict adds the localiser's top box score (a fused ensemble card)
     image: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 

@@ -37,9 +37,11 @@ def op_label(op: str) -> str:
     return OP_LABELS[op]
 
 
-def decided_by(name: str | None) -> str:
-    """'the ensemble' or 'model NAME'."""
-    return "the ensemble" if name == "ensemble" else f"model {name}"
+def decided_by(name: str | None, uses_boxes: bool = False) -> str:
+    """'the ensemble', 'the ensemble with the fracture localiser's evidence' or 'model NAME'."""
+    if name != "ensemble":
+        return f"model {name}"
+    return "the ensemble with the fracture localiser's evidence" if uses_boxes else "the ensemble"
 
 
 def with_interval(value: float, interval: list[float] | tuple[float, float] | None) -> str:
@@ -64,8 +66,15 @@ def plain_words(s: dict[str, Any], who: str) -> str:
 BOXES_CAPTION = ("Boxes mark where the fracture localiser (trained on the radiologists' FracAtlas boxes) "
                  "found fracture-like findings: **solid red** passes the balanced setting, **dashed amber** "
                  "only the high-sensitivity one (shown in that setting); the number is the box's score. "
-                 "A box is a place to look, "
-                 "not a diagnosis, and the verdict above does not depend on it.")
+                 "A box is a place to look, not a diagnosis.")
+VERDICT_AND_BOXES = {True: "The verdict above adds the top box's score to the models' (fitted on the validation "
+                           "split, where it raised the ROC-AUC).",
+                     False: "The verdict above does not depend on the boxes."}
+
+
+def boxes_caption(uses_boxes: bool) -> str:
+    """What the boxes mean and whether the verdict depends on them."""
+    return f"{BOXES_CAPTION} {VERDICT_AND_BOXES[bool(uses_boxes)]}"
 NO_BOXES = "The localiser found no fracture-like finding above its high-sensitivity threshold on this image."
 NO_LOCALIZER = "No fracture localiser is installed (weights/localizer.json): only heat maps are shown."
 

@@ -8,7 +8,7 @@ import streamlit as st
 from core.evaluation.tables import agreement_matrix, canny_ablation, metrics_table, pointing_table, region_table
 from dashboard.charts import curves, reliability
 from dashboard.common import OP_LABELS, cards, notice
-from dashboard.localizer import localizer_section
+from dashboard.localizer import fusion_section, localizer_section
 from dashboard.robustness import robustness_section
 
 st.title("Model comparison")
@@ -79,6 +79,7 @@ if pointing:
                f"{pointing['tolerance']:.0%} of the longer side); 'random point' is the chance rate. "
                "`make pointing`.")
 localizer_section(data.get("localizer"), pointing)
+fusion_section(data.cards.get("ensemble"), data.get("localizer_fusion"))
 robustness_section(data.get("robustness"))
 bench = data.get("bench")
 if bench:

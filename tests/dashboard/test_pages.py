@@ -155,3 +155,34 @@ def test_compare_page_shows_the_localizer(localized_app):
     assert any("FROC" in c.value for c in at.caption)
     table = next(d.value for d in at.dataframe if "AP50" in d.value.columns)
     assert list(table["split"]) == ["val", "test"]
+
+
+@pytest.fixture
+def fused_app(fused, monkeypatch):
+    monkeypatch.setenv("FRACTURE_WEIGHTS_DIR", str(fused / "weights"))
+    monkeypatch.setenv("FRACTURE_REPORTS_DIR", str(fused / "reports"))
+    return AppTest.from_file(APP, default_timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("which", ["fused", "localized"])
+def test_the_verdict_says_whether_it_uses_the_boxes(which, request, monkeypatch, sample_dir):
+    root = request.getfixturevalue(which)
+    monkeypatch.setenv("FRACTURE_WEIGHTS_DIR", str(root / "weights"))
+    monkeypatch.setenv("FRACTURE_REPORTS_DIR", str(root / "reports"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    xray = sorted((sample_dir / "images").glob("*.jpg"))[0]
+    at.file_uploader(key="uploads").set_value((xray.name, xray.read_bytes(), "image/jpeg")).run()
+    assert not at.exception
+    text = markdown(at) + "\n".join(c.value for c in at.caption)
+    fused = which == "fused"
+    assert ("(the ensemble with the fracture localiser's evidence)" in text) is fused
+    assert ("adds the top box's score" in text) is fused and ("does not depend on the boxes" in text) is not fused
+
+
+def test_compare_page_shows_the_verdict_before_and_after_fusion(fused_app):
+    at = fused_app.run()
+    at.switch_page("views/compare.py").run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
+    assert list(table["verdict"]) == ["ensemble alone", "fused"]
+    assert any("logit(top box score)" in c.value for c in at.caption)

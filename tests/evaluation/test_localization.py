@@ -60,7 +60,7 @@ def test_remeasuring_from_the_stored_boxes_reproduces_the_card(localized, mini_d
 def test_fusion_prefers_a_score_that_carries_new_information():
     import numpy as np
 
-    from core.evaluation.fusion import compare, spec_at_sensitivity
+    from core.ensemble.fusion import compare, spec_at_sensitivity
 
     rng = np.random.default_rng(0)
     y = (rng.random(400) < 0.25).astype(int)

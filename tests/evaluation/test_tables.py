@@ -67,13 +67,20 @@ def test_localizer_section_reads_the_shipped_reports():
 
     from core.evaluation.results import localizer
     from core.evaluation.tables import Reports
+    from core.models.cards import read_card
 
     measured = {k: json.loads((ROOT / "reports" / f"{k}.json").read_text())
                 for k in ("localizer", "localizer_fusion", "localizer_robustness")}
     text = "\n".join(localizer(Reports({}, {}, measured), set()))
     test = measured["localizer"]["metrics"]["test"]
     assert f"| test | {test['ap50']:.3f} |" in text and f"{test['pointing']:.3f}" in text
-    assert ("**Not fused**" in text) == (not measured["localizer_fusion"]["fuse"])
+    assert "**Not fused**" in text  # no ensemble card: whatever val says, nothing is fused
+    card = read_card(ROOT / "reports" / "cards" / "ensemble.json")
+    fused = "\n".join(localizer(Reports({"ensemble": card}, {}, measured), set()))
+    assert ("**Fused**" in fused) == (card.box_fusion is not None)
+    if card.box_fusion is not None:
+        before = card.extra["unfused"]["metrics"]["test"]["roc_auc"]
+        assert f"| ensemble alone | {before:.3f}" in fused and f"| fused | {card.split('test')['roc_auc']:.3f}" in fused
     assert all(f"| {r['shift']} ({r['level']}) |" in text for r in measured["localizer_robustness"]["shifts"])
     assert localizer(Reports({}, {}, {}), set()) == []
 
@@ -133,3 +140,21 @@ def test_train_all_time_says_when_it_predates_the_localiser():
     assert "predates the localiser" in text(minutes=53)
     new = text(minutes=88, what="classifiers, ensemble, localiser and out-of-scope gate")
     assert "**88 min**" in new and "predates" not in new
+
+
+def test_robustness_section_counts_the_shifts_that_meet_the_targets():
+    """RESULTS's robustness part: the count of middle-level shifts within target, and what the verdict was."""
+    import json
+    import re
+
+    from core.evaluation.results import robustness
+    from core.evaluation.tables import Reports, robustness_table
+
+    rb = json.loads((ROOT / "reports" / "robustness.json").read_text())
+    text = "\n".join(robustness(Reports({}, {}, {"robustness": rb}), set()))
+    middle = robustness_table(rb, "ensemble", "middle")
+    met = int(sum(str(v).startswith("yes") for v in middle["meets target"]))
+    assert re.search(rf"\*\*{met} of {len(middle)} (measured )?shifts meet it", text)
+    assert ("logit(top box score)" in text) == bool(rb.get("box_fusion"))
+    assert f"Unshifted ensemble ROC-AUC {rb['unshifted']['all']['ensemble']['roc_auc']:.3f}" in text
+    assert robustness(Reports({}, {}, {}), set()) == []
