@@ -76,26 +76,21 @@ def fit_weight(y: np.ndarray, ens_logit: np.ndarray, top: np.ndarray) -> float:
     return float(b / a)
 
 
-def score_split(weights: Path, images: Path, names: list[str]) -> np.ndarray:
-    """Top box scores of the named images with the localiser in `weights`."""
-    net, card = load_localizer(weights / LOCALIZER_CARD)
-    log.info("scoring %d images with the localiser", len(names))
-    return top_box_scores(net, load_gray_images(images, names), card)
-
-
 def localizer_scores(weights: Path, images: Path, names: dict[str, list[str]],
                      pred_dir: Path) -> tuple[dict[str, np.ndarray], str]:
     """Top box scores of each split and the localiser's sha256, kept in PRED_DIR/localizer_top_SPLIT.csv
-    (reused while the localiser and the images are the same)."""
+    (reused while the localiser and the images are the same; the localiser is loaded once, when needed)."""
     sha = read_localizer_card(weights / LOCALIZER_CARD).weights.sha256
-    scores = {}
+    scores, loaded = {}, None
     for s, n in names.items():
         path = pred_dir / f"localizer_top_{s}.csv"
         old = pd.read_csv(path) if path.is_file() else None
         if old is not None and old["image"].tolist() == n and set(old.get("localizer_sha256", [])) == {sha}:
             scores[s] = old["top_box_score"].to_numpy(float)
             continue
-        scores[s] = score_split(weights, images, n)
+        loaded = loaded or load_localizer(weights / LOCALIZER_CARD)
+        log.info("scoring %d %s images with the localiser", len(n), s)
+        scores[s] = top_box_scores(loaded[0], load_gray_images(images, n), loaded[1])
         pd.DataFrame({"image": n, "top_box_score": scores[s], "localizer_sha256": sha}).to_csv(path, index=False)
     return scores, sha
 
