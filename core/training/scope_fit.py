@@ -332,6 +332,8 @@ def _cache_key(items: list, trunk: nn.Module, pre: PreprocessConfig, taps: Seque
                        .encode())
     for v in trunk.state_dict().values():
         h.update(v.cpu().numpy().tobytes())
+    for shot in sorted((scope_negatives.ROOT / "docs" / "screenshots").glob("*.png")):  # held-out pictures that change
+        h.update(shot.read_bytes())
     for module in (preprocess, shifts, scope, scope_data, scope_negatives, scope_render):
         h.update(inspect.getsource(module).encode())
     return h.hexdigest()[:24]
