@@ -38,4 +38,5 @@ def _caption(report: dict, severity: str, limits: dict) -> str:
             "each model at its own thresholds; HS = high-sensitivity point, bal = balanced point. "
             "Red: the measure falls under the change; blue: it rises (a rise in one rate with a fall in the other "
             f"means the verdicts moved). * = outside the target (ROC-AUC ±{limits['roc_auc']}, sensitivity and "
-            f"specificity ±{limits['sensitivity']}); worst shifts first. `make robustness`.{partial}")
+            f"specificity ±{limits['sensitivity']}); worst shifts first. Before the models: "
+            f"{report.get('input', 'the images as they are')}. `make robustness`.{partial}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild everything that ships from scratch on the CPU (classifiers, ensemble, localiser, the ensemble refitted
+# Rebuild everything that ships from scratch on the CPU (classifiers, ensemble, orientation check, localiser, the ensemble refitted
 # with the localiser's evidence when val says so, out-of-scope gate),
 # then the pointing game, benchmark and RESULTS.md; the robustness suites are separate (`make robustness`,
 # `make localizer-robustness`: hours, not part of the build's 90-minute target).
@@ -34,6 +34,9 @@ if [[ "${MODELS_ONLY:-0}" == 1 ]]; then
   echo "$minutes" > "$WORK/minutes"
   exit 0
 fi
+# Turned radiographs are turned upright before the models read them: the check reads efficientnet_lite0's activations.
+$PY -m core.training.orientation_fit --weights "$OUT_WEIGHTS" --out "$OUT_WEIGHTS" --reports "$OUT_REPORTS" \
+  --cache-dir "$WORK/orientation" --seed 0 --threads 2
 # Fixed epochs (not a wall-clock stop), so the localiser is the same on a slower or faster machine; the
 # budget is only a safety net.
 $PY -m core.training.localizer_fit --trunk "$OUT_WEIGHTS/efficientnet_lite0.json" --out "$OUT_WEIGHTS" \

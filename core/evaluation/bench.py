@@ -57,6 +57,8 @@ def bench(predictor: Predictor, image_path: Path, runs: int = 20) -> dict:
             "verdict_includes_boxes": predictor.localizer is not None,
             "localizer_ms": round(median_ms(lambda: predictor.localizer.boxes(image.pixels), runs), 1)
             if predictor.localizer is not None else None,
+            "orientation_check_ms": round(median_ms(lambda: predictor.quarter_turns([image.pixels]), runs), 1)
+            if predictor.orientation is not None else None,
             "models": model_rows(predictor, image.pixels, runs)}
 
 
@@ -124,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['threads']} threads, {len(predictor.members)} models, image {result['image_px']})")
     if result["localizer_ms"] is not None:
         print(f"  of which the localiser's boxes: {result['localizer_ms']:.0f} ms")
+    if result["orientation_check_ms"] is not None:
+        print(f"  of which the orientation check: {result['orientation_check_ms']:.0f} ms")
     print(f"verdict + one Grad-CAM per member: {result['verdict_plus_cams_ms']:.0f} ms")
     for m in result["models"] + result.get("other_models", []):
         print(f"  {m['model']:<24} verdict {m['verdict (ms)']:>6.0f} ms  Grad-CAM {m['Grad-CAM (ms)']:>6.0f} ms  "

@@ -30,7 +30,7 @@ def member_logits(predictor: Predictor, images: Path, names: list[str]) -> dict[
     logits = {m.name: np.zeros(len(names)) for m in predictor.members}
     top = np.zeros(len(names))
     for i, name in enumerate(tqdm(names, desc="images", unit="img", mininterval=5)):
-        gray = load_image(images / name).pixels
+        gray = predictor.turned_upright([load_image(images / name).pixels])[0]
         for m in predictor.members:
             logits[m.name][i] = m.logit(gray)
         if predictor.fuses_boxes:

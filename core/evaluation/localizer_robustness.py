@@ -51,7 +51,8 @@ def score_case(net: Any, card: Any, grays: list[np.ndarray], truth: dict[str, li
     """The localiser's figures on the images under one shift (None: as they are)."""
     preds, moved, shapes = {}, {}, {}
     for i, (n, g) in enumerate(zip(names, grays)):
-        img = g if shift is None else upright(apply_shift(g, shift[0], shift[1], seed, i))[0]  # as the app does
+        # polarity as the app does; the orientation check is left out: this measures the localiser on the image as shifted
+        img = g if shift is None else upright(apply_shift(g, shift[0], shift[1], seed, i))[0]
         moved[n] = truth[n] if shift is None else moved_boxes(g.shape, truth[n], shift[0], shift[1], seed, i)
         preds[n] = [[*b, s] for b, s in localize(net, img, card)]
         shapes[n] = img.shape[:2]

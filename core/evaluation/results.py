@@ -10,6 +10,7 @@ import argparse
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -146,7 +147,10 @@ def speed(data: Reports, shipped: set[str]) -> list[str]:
     return ["## CPU speed (`make bench`)", "",
             f"Ensemble verdict **{bench['ensemble_verdict_ms']:.0f} ms**; verdict plus one Grad-CAM per "
             f"member **{bench['verdict_plus_cams_ms']:.0f} ms** (median of {bench['runs']} runs, "
-            f"{bench['threads']} threads, image {bench['image_px']}).", ""]
+            f"{bench['threads']} threads, image {bench['image_px']})"
+            + "".join(f"; of which the {what} {bench[key]:.0f} ms" for key, what in
+                      (("localizer_ms", "localiser's boxes"), ("orientation_check_ms", "orientation check"))
+                      if bench.get(key) is not None) + ".", ""]
 
 
 def augmentation_choice(data: Reports, shipped: set[str]) -> list[str]:
@@ -181,6 +185,45 @@ def input_steps(data: Reports, shipped: set[str]) -> list[str]:
             f"`{rt['command']}`: ensemble on all val images, at the shipped thresholds (sen/spe at the "
             "high-sensitivity and balanced points).", "", markdown_table(pd.DataFrame(rows)), "",
             rt.get("conclusion", ""), ""]
+
+
+def view_averaging(data: Reports, shipped: set[str]) -> list[str]:
+    """Test-time averaging over the four mirror views, tried on val (scripts/tta_trial.py), and its outcome."""
+    tt = data.get("tta_trial")
+    if not tt:
+        return []
+    rows = [{"member views | localiser views": k, **{f"{m} {a}": v for m, r in res.items() for a, v in r.items()
+                                                     if a != "box_weight"}} for k, res in tt["results"].items()]
+    return ["## Test-time view averaging tried on val (`scripts/tta_trial.py`)", "",
+            f"`{tt['command']}`: ROC-AUC on the {tt['n']} {tt['split']} images upright and turned by 180°; "
+            f"{tt['note']}.", "", markdown_table(pd.DataFrame(rows)), "", tt.get("conclusion", ""), ""]
+
+
+def orientation_check(data: Reports, shipped: set[str]) -> list[str]:
+    """The orientation check: how often it turns an upright radiograph, and how often it turns a turned one back."""
+    oc = data.get("orientation")
+    if not oc:
+        return []
+    rows = [{"split": split, "image": k.replace("turned_0", "as stored").replace("_", " by ") + ("°" if k != "turned_0" else ""),
+             "images": r["n"], "left as they are": r["left"], "turned back upright": r["turned_back"],
+             "turned the wrong way": r["turned_wrong"]} for split, m in oc["metrics"].items() for k, r in m.items()]
+    t = oc["training"]
+    return ["## Orientation check (`make orientation`)", "",
+            f"`{t['command']}`: a linear head on {oc['member']}'s body activations (2 × 2 grid), fitted on "
+            f"{t['train_views']} train views (every train radiograph as stored and turned by 90°, 180°, 270°); "
+            f"C = {t['C']} chosen on val log-loss; the image is turned back when p(as stored) < {oc['threshold']:.4f}, "
+            f"the threshold that turns at most {t['max_false_turns']:.1%} of the val images as stored.", "",
+            markdown_table(pd.DataFrame(rows)), "", *_orientation_val(data.get("orientation_val"))]
+
+
+def _orientation_val(ov: dict[str, Any] | None) -> list[str]:
+    """The ensemble on val turned and mirrored, with the check on and off (scripts/orientation_val.py)."""
+    if not ov:
+        return []
+    rows = [{"val images": case, "check": mode, **{k: round(v, 3) for k, v in r.items()}}
+            for case, both in ov["cases"].items() for mode, r in (("on", both["with the check"]), ("off", both["without"]))]
+    return [f"Chosen on val (`{ov['command']}`: `{ov['suite']}`), the ensemble's ROC-AUC and sensitivity / "
+            "specificity at both operating points with the check and without:", "", markdown_table(pd.DataFrame(rows)), ""]
 
 
 def pacs_throughput(data: Reports, shipped: set[str]) -> list[str]:
@@ -382,8 +425,8 @@ def reproducibility(data: Reports, shipped: set[str]) -> list[str]:
 
 
 SECTIONS: list[Section] = [header, test_split, val_split, operating_points, regions, ablation, pointing, localizer,
-                           augmentation_choice, input_steps, robustness, scope_gate, rebuild_time, reproducibility, speed,
-                           pacs_throughput]
+                           augmentation_choice, input_steps, view_averaging, orientation_check, robustness, scope_gate,
+                           rebuild_time, reproducibility, speed, pacs_throughput]
 
 
 def render(data: Reports, shipped: set[str]) -> str:

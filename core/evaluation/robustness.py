@@ -44,7 +44,7 @@ ENSEMBLE = "ensemble"
 TARGETS = {"roc_auc": 0.02, "sensitivity": 0.05, "specificity": 0.05}
 LEVEL_MODES = ("all", "middle")
 RESUME_KEYS = ("split", "seed", "n_images", "limit", "other_levels_limit", "bootstrap_resamples", "models",
-               "weights", "box_fusion")
+               "weights", "box_fusion", "orientation")
 FLIPS = {"horizontal": "left-right", "vertical": "top-bottom", "both": "both ways"}
 LABELS: dict[str, Callable[[Any], str]] = {
     "turn": lambda v: f"turned by {v}°", "flip": lambda v: f"mirrored {FLIPS.get(str(v), v)}",
@@ -53,6 +53,8 @@ LABELS: dict[str, Callable[[Any], str]] = {
     "downscale": lambda v: f"downscaled to a {v}-px short side",
     "window": lambda v: f"display window narrowed to percentiles {v}–{100 - int(v)}"}
 SPLITS = ("train", "val", "test")
+INPUT_STEPS = ("inverted-looking images turned back first (core.data.polarity), as the app does; then turned "
+               "images turned upright where the orientation check says so (core.models.orientation)")
 
 
 class ShiftSuitePredictor(Predictor):
@@ -119,7 +121,9 @@ def plan(shifts: list[str], levels: str, all_rows: np.ndarray, other_rows: np.nd
 
 def batched_logits(pred: Predictor, grays: list[np.ndarray], batch: int = 16,
                    progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """Each member's uncalibrated log-odds for the images (the same numbers as `Member.logit`)."""
+    """Each member's uncalibrated log-odds for the images as `Predictor.predict_image` reads them (turned upright
+    first when the orientation check says so), and the localiser's top box scores when the verdict adds them."""
+    grays = pred.turned_upright(grays)
     out = {}
     for m in pred.members:
         done = [0]
@@ -281,6 +285,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--weights", type=Path, default=None)
+    p.add_argument("--orientation", default="on", choices=("on", "off"),
+                   help="off: leave turned images as they are (to measure what the orientation check adds)")
     p.add_argument("--data", type=Path, default=None)
     p.add_argument("--out", type=Path, default=None, help="default reports/robustness.json")
     p.add_argument("--resume", action="store_true",
@@ -316,7 +322,8 @@ def header(args: argparse.Namespace, argv: list[str] | None, pred: Predictor, n:
     """What was run: command, seed, split, images, models, targets."""
     cmd = ["python", "-m", "core.robustness", *(sys.argv[1:] if argv is None else argv)]
     return {"command": shlex.join(cmd), "split": args.split, "seed": args.seed, "n_images": n,
-            "input": "inverted-looking images turned back first (core.data.polarity), as the app does",
+            "input": INPUT_STEPS if pred.orientation is not None else INPUT_STEPS.split(";")[0],
+            "orientation": pred.orientation.card.weights.sha256 if pred.orientation is not None else None,
             "levels": args.levels, "limit": args.limit, "other_levels_limit": args.other_levels_limit,
             "bootstrap_resamples": args.bootstrap, "batch": args.batch, "scope_check": "off",
             "models": [m.name for m in pred.members] + [ENSEMBLE],
@@ -339,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = labels.iloc[rows].reset_index(drop=True)
     y, names = labels["fractured"].to_numpy().astype(int), list(labels["image"])
     pred = ShiftSuitePredictor(args.weights or weights_dir())
+    if args.orientation == "off":
+        pred.orientation = None
     if not pred.members or pred.ensemble is None:
         raise SystemExit(f"the suite needs the members and ensemble card in {pred.weights_dir}")
     other = stratified_subset(y, args.other_levels_limit, args.seed + 1)

@@ -29,6 +29,7 @@ from core.models.cards import HIGH_SENSITIVITY, OPERATING_POINTS, ModelCard, rea
 from core.models.explain import CAM_METHODS, heatmap, overlay, resize_map
 from core.models.localizer import LOCALIZER_CARD, Localizer, LocalizerCard, load_localizer, localize
 from core.models.networks import FractureNet
+from core.models.orientation import ORIENTATION_CARD, Orientation, grid_features, load_orientation, turn, turn_box
 from core.models.registry import ModelSpec, get_spec
 from core.models.scoring import score_images
 from core.models.weights import find_cards, load_model
@@ -124,6 +125,30 @@ class Predictor:
         self.scope = self._scope(self.weights_dir / "scope.json")
         self.localizer = Finder.load(self.weights_dir / LOCALIZER_CARD)
         self._check_fusion()
+        self.orientation = self._orientation(self.weights_dir / ORIENTATION_CARD)
+
+    def _orientation(self, path: Path) -> Orientation | None:
+        """The orientation check, if shipped; it reads one member's activations, so that very member must be here."""
+        if not path.is_file():
+            return None
+        check = load_orientation(path)
+        member = next((m for m in self.members if m.name == check.card.member), None)
+        if member is None or member.card.weights is None or member.card.weights.sha256 != check.card.member_sha256:
+            raise WeightsError(f"the orientation check reads {check.card.member}'s activations, but that model is "
+                               "missing or another one: refit it with `python -m core.training.orientation_fit`")
+        return check
+
+    def quarter_turns(self, grays: list[np.ndarray]) -> np.ndarray:
+        """Per image, the quarter turns the orientation check says made it from the upright picture (0 without one)."""
+        if self.orientation is None:
+            return np.zeros(len(grays), int)
+        m = self._member(self.orientation.card.member)
+        with m.lock, torch.inference_mode():
+            return self.orientation.quarter_turns(grid_features(m.net, grays, m.cfg, self.orientation.card.grid))
+
+    def turned_upright(self, grays: list[np.ndarray]) -> list[np.ndarray]:
+        """The images the models read: each turned back when the orientation check says it was turned."""
+        return [turn(g, -int(k)) if k else g for g, k in zip(grays, self.quarter_turns(grays))]
 
     def _check_fusion(self) -> None:
         """A card that fuses the localiser's evidence needs that very localiser beside it."""
@@ -231,12 +256,17 @@ class Predictor:
             raise ValueError(f"operating point must be one of {OPERATING_POINTS}, got {operating_point!r}")
         if not self.members:
             raise WeightsError(f"no models found in {self.weights_dir}")
-        gray = image.pixels
+        k = int(self.quarter_turns([image.pixels])[0])
+        gray = turn(image.pixels, -k) if k else image.pixels
         in_ens = set(self.ensemble.members) if self.ensemble else set()
         probs = {m.name: m.probability(gray) for m in self.members}
         members = [MemberResult(m.name, probs[m.name], probs[m.name] >= m.thresholds[operating_point],
                                 m.thresholds[operating_point], m.name in in_ens) for m in self.members]
         top, boxes = self.localizer.find(gray) if self.localizer else (0.0, [])
+        if k:  # boxes go back onto the image as it came
+            boxes = [FoundBox([round(v, 1) for v in turn_box(b.xyxy, gray.shape[:2], k)], b.score, b.level) for b in boxes]
+            image = LoadedImage(image.pixels, dict(image.meta) | {
+                "auto_turned_degrees": 90 * k, "warnings": [*image.meta.get("warnings", []), wording.auto_turned(k)]})
         p = float(self.headline_probabilities({n: np.array([v]) for n, v in probs.items()}, np.array([top]))[0])
         t = self.headline_card.thresholds[operating_point]
         verdict = p >= t
@@ -257,8 +287,12 @@ class Predictor:
         return bool(flags(np.array([p]), t, rule["margin_logit"], np.array([any(v != verdict for v in votes)]))[0])
 
     def heatmap(self, gray: np.ndarray, name: str, method: str = "Grad-CAM") -> np.ndarray:
-        """Where model `name` looked for 'fractured', on the original image grid, in [0, 1]."""
-        return self._member(name).heatmap(gray, method)
+        """Where model `name` looked for 'fractured', on the original image grid, in [0, 1] (read the way the
+        verdict reads it: turned upright first when the orientation check says so)."""
+        k = int(self.quarter_turns([gray])[0])
+        if not k:
+            return self._member(name).heatmap(gray, method)
+        return turn(self._member(name).heatmap(turn(gray, -k), method), k)
 
     def model_view(self, gray: np.ndarray, name: str) -> np.ndarray:
         """The preprocessed picture (CLAHE / Canny) model `name` sees, cropped to the image."""

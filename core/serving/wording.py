@@ -21,6 +21,15 @@ OVERRIDE_CAUTION = ("The out-of-scope check was overridden by the user: this ima
                     "X-ray to the checker, so read the verdict with extra caution.")
 AUTO_INVERTED = ("This image looked inverted (bone dark on a light background), so it was turned back to "
                  "bone-light before analysis; the images shown are the turned-back ones.")
+TURNS = {1: "turned by a quarter turn", 2: "upside down", 3: "turned by a quarter turn"}
+
+
+def auto_turned(quarter_turns: int) -> str:
+    """The warning for an image the orientation check turned upright before the models read it."""
+    return (f"This image looked {TURNS[quarter_turns % 4]}, so the models read it turned back upright; the boxes "
+            "and heat maps are shown on the image as it came. Check the verdict if the image was the right way up.")
+
+
 HEATMAP_CAPTION = ("Heat maps show the image regions that pushed each model towards *fracture*; they are "
                    "not fracture outlines. Warm colours = more influence.")
 

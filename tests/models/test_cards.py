@@ -68,6 +68,12 @@ def test_every_committed_card_reads(path):
         assert card.metrics["test"]["n_images"] == 585 and card.metrics["test"]["n_boxes"] == 144
         assert set(card.thresholds) == {"high_sensitivity", "balanced"}
         return
+    if path.name == "orientation.json":
+        from core.models.orientation import load_orientation
+
+        check = load_orientation(path)
+        assert check.card.metrics["test"]["turned_180"]["n"] == 585 and check.weight.shape[0] == 4
+        return
     card = read_card(path)
     assert card.split("test")["n"] == 585 and set(card.thresholds) == {"high_sensitivity", "balanced"}
 
