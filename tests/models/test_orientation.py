@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from core.errors import WeightsError
 from core.models.cards import WeightsFile
 from core.models.orientation import Orientation, OrientationCard, load_orientation, turn, turn_box
 from core.training import orientation_fit
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("k", [0, 1, 2, 3, -1, 5])
@@ -114,3 +117,38 @@ def test_predictor_reads_a_turned_image_upright_and_answers_on_it_as_it_came(ori
     heat = always.heatmap(xray_gray, "efficientnet_lite0")
     assert heat.shape == xray_gray.shape
     assert np.allclose(heat, turn(plain.heatmap(turn(xray_gray, 2), "efficientnet_lite0"), 2), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from core.serving.predictor import Predictor
+
+    return Predictor(ROOT / "weights")
+
+
+def test_shipped_check_leaves_every_bundled_sample_as_it_is(shipped, sample_dir):
+    from core.data.loading import load_image
+
+    grays = [load_image(p).pixels for p in sorted((sample_dir / "images").glob("*.jpg"))]
+    assert shipped.orientation is not None and not shipped.quarter_turns(grays).any()
+
+
+def test_an_upside_down_upload_gets_the_upright_verdict_and_its_boxes_on_the_upload(shipped, sample_dir):
+    """IMG0000483, turned 180° and uploaded as a PNG: the check turns it back (it does on the shipped weights), so the
+    verdict equals the upright one, with the warning, and every box is the upright box turned with the image."""
+    import cv2
+
+    from core.data.loading import load_image
+    from core.serving import wording
+
+    path = sample_dir / "images" / "IMG0000483.jpg"
+    gray = load_image(path).pixels
+    ok, png = cv2.imencode(".png", turn(gray, 2))
+    result, image = shipped.analyse(png.tobytes(), "upside-down.png")
+    plain = shipped.predict_source(path)
+    assert result.error is None and image.meta.get("auto_turned_degrees") is None  # the upload is shown as it came
+    assert result.probability == pytest.approx(plain.probability, abs=1e-6)
+    assert result.image["auto_turned_degrees"] == 180 and wording.auto_turned(2) in result.warnings
+    h, w = gray.shape
+    assert [b.xyxy for b in result.boxes] == [pytest.approx([w - x1, h - y1, w - x0, h - y0], abs=0.11)
+                                              for x0, y0, x1, y1 in (b.xyxy for b in plain.boxes)]
