@@ -152,3 +152,15 @@ def test_an_upside_down_upload_gets_the_upright_verdict_and_its_boxes_on_the_upl
     h, w = gray.shape
     assert [b.xyxy for b in result.boxes] == [pytest.approx([w - x1, h - y1, w - x0, h - y0], abs=0.11)
                                               for x0, y0, x1, y1 in (b.xyxy for b in plain.boxes)]
+
+
+def test_the_robustness_suite_reads_images_as_the_predictor_does(oriented, tmp_path, xray_gray):
+    from core.evaluation.robustness import batched_logits
+    from core.serving.predictor import Predictor
+
+    plain, always = Predictor(oriented / "weights"), Predictor(oriented / "weights")
+    plain.orientation = None
+    always.orientation = Orientation(always.orientation.card, np.zeros_like(always.orientation.weight),
+                                     np.array([-9.0, 0.0, 9.0, 0.0]))
+    got, want = batched_logits(always, [xray_gray]), batched_logits(plain, [turn(xray_gray, 2)])
+    assert set(got) == set(want) and all(np.allclose(got[k], want[k], atol=1e-6) for k in got)
