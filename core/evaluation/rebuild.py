@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.models.cards import OPERATING_POINTS, ModelCard, read_card
-from core.models.weights import tensor_sha256
+from core.models.weights import NOT_CLASSIFIERS, tensor_sha256
 from core.settings import reports_dir, weights_dir
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def against_previous(outcome: dict[str, Any], history: list[dict[str, Any]]) -> 
 def check(shipped_dir: Path, rebuilt_dir: Path) -> dict[str, Any]:
     """Compare every card present in both folders (the ensemble included)."""
     names = sorted(p.stem for p in rebuilt_dir.glob("*.json") if (shipped_dir / p.name).is_file()
-                   and p.stem not in ("scope", "localizer"))  # not classifier cards
+                   and (p.stem == "ensemble" or p.stem not in NOT_CLASSIFIERS))  # classifier cards and the ensemble
     if not names:
         raise ValueError(f"no card in {rebuilt_dir} has a shipped counterpart in {shipped_dir}")
     models = {}
