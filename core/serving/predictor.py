@@ -295,8 +295,10 @@ class Predictor:
         return turn(self._member(name).heatmap(turn(gray, -k), method), k)
 
     def model_view(self, gray: np.ndarray, name: str) -> np.ndarray:
-        """The preprocessed picture (CLAHE / Canny) model `name` sees, cropped to the image."""
+        """The preprocessed picture (CLAHE / Canny) model `name` sees, cropped to the image (turned upright first
+        when the orientation check says so, as the verdict reads it)."""
         m = self._member(name)
+        gray = self.turned_upright([gray])[0]
         view, box = model_view(gray, m.cfg)
         return view[box.top:box.top + box.height, box.left:box.left + box.width]
 
