@@ -10,6 +10,8 @@
 #   a fused shipped ensemble is then compared by its figures before fusion)
 #   SHIFT_SHARE: share of cached train views that also get a random shift of core.data.shifts
 #   SHIFT_MAX_LEVEL: which levels of each shift those draw from (1 mild, 2 up to the middle, 3 all)
+#   SHIFT_NAMES: comma-separated shifts those draw from (default: the whole catalogue)
+#   PATIENCE: epochs without a val AUC gain before a member stops early (default 5)
 #   VIEWS: cached augmented views of the train split (default 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +22,8 @@ OUT_WEIGHTS=${OUT_WEIGHTS:-weights}
 OUT_REPORTS=${OUT_REPORTS:-reports}
 rm -rf "$WORK"
 mkdir -p "$OUT_WEIGHTS" "$OUT_REPORTS"
-COMMON=(--epochs 15 --views "${VIEWS:-4}" --shift-share "${SHIFT_SHARE:-0}" --shift-max-level "${SHIFT_MAX_LEVEL:-3}" --batch 64 --lr 1e-3 --patience 5 --budget-min 40 --out "$OUT_WEIGHTS"
+COMMON=(--epochs 15 --views "${VIEWS:-4}" --shift-share "${SHIFT_SHARE:-0}" --shift-max-level "${SHIFT_MAX_LEVEL:-3}"
+        --shift-names "${SHIFT_NAMES:-}" --batch 64 --lr 1e-3 --patience "${PATIENCE:-5}" --budget-min 40 --out "$OUT_WEIGHTS"
         --reports "$OUT_REPORTS" --cache-dir "$WORK/cache" --seed 0 --threads 2)
 start=$(date +%s)
 for model in efficientnet_lite0 mobilenet_v2; do

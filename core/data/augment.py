@@ -23,6 +23,7 @@ class AugmentConfig:
     crop: float = 0.90
     shift_share: float = 0.0  # share of views that then also get a random shift of the catalogue
     shift_max_level: int = 3  # which of the catalogue's levels it draws from (1 mild, 2 up to middle, 3 all)
+    shift_names: tuple[str, ...] = ()  # which shifts it draws from (empty: the whole catalogue)
 
 
 def augment(gray: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
@@ -40,7 +41,7 @@ def augment(gray: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = Aug
     mean = float(img.mean())
     out = np.clip((img.astype(np.float32) - mean) * gain + mean + bias, 0, 255).astype(np.uint8)
     if cfg.shift_share > 0 and rng.random() < cfg.shift_share:  # no draw at 0: older views stay as they were
-        out = random_shift(out, rng, cfg.shift_max_level)
+        out = random_shift(out, rng, cfg.shift_max_level, cfg.shift_names)
     return out
 
 

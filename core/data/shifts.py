@@ -9,7 +9,7 @@ are seeded per (seed, shift, level, image) by `shift_rng`, so every measurement 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -208,11 +208,12 @@ def apply_shift(gray: np.ndarray, name: str, level: Level, seed: int = 0, index:
     return get_shift(name)(gray, level, shift_rng(seed, name, level, index))
 
 
-def random_shift(gray: np.ndarray, rng: np.random.Generator, max_level: int = 3) -> np.ndarray:
-    """A shift of the catalogue at one of its first `max_level` levels (1 = mild only, 2 = up to the
-    middle one, 3 = all), both drawn uniformly (training augmentation)."""
+def random_shift(gray: np.ndarray, rng: np.random.Generator, max_level: int = 3,
+                 names: Sequence[str] = ()) -> np.ndarray:
+    """A shift of the catalogue (or of `names`) at one of its first `max_level` levels (1 = mild only,
+    2 = up to the middle one, 3 = all), both drawn uniformly (training augmentation)."""
     if max_level < 1:
         raise ValueError(f"max_level must be at least 1, got {max_level}")
-    names = sorted(SHIFTS)
+    names = sorted(names) if names else sorted(SHIFTS)
     shift = SHIFTS[names[int(rng.integers(0, len(names)))]]
     return shift(gray, shift.levels[int(rng.integers(0, min(len(shift.levels), max_level)))], rng)

@@ -34,11 +34,18 @@ def summarise(report: dict[str, Any], model: str = "ensemble") -> dict[str, Any]
     return {"command": report["command"], "n": report["n_images"],
             "worst_operating_point_delta": round(min(ops), 4) if ops else None,
             "unshifted_roc_auc": round(report["unshifted"]["all"][model]["roc_auc"], 4),
-            "shifted_roc_auc": shifted, "worst_delta": round(min(deltas), 4),
+            "shifted_roc_auc": shifted, "members": _members(report, rows), "worst_delta": round(min(deltas), 4),
             "mean_abs_delta": round(sum(abs(d) for d in deltas) / len(deltas), 4),
             "shifts_within_target": sum(abs(d) <= TARGET for d in deltas), "shifts": len(deltas),
             "mean_roc_auc_plain_and_shifted": round((report["unshifted"]["all"][model]["roc_auc"] + sum(shifted.values()))
                                                     / (1 + len(shifted)), 4)}
+
+
+def _members(report: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each member's val ROC-AUC unshifted and under each middle-level shift."""
+    names = [m for m in report.get("models", []) if m != "ensemble"]
+    return {m: {"unshifted": round(report["unshifted"]["all"][m]["roc_auc"], 4),
+                **{s["shift"]: round(s["models"][m]["roc_auc"], 4) for s in rows}} for m in names}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -155,21 +155,31 @@ def speed(data: Reports, shipped: set[str]) -> list[str]:
 
 def augmentation_choice(data: Reports, shipped: set[str]) -> list[str]:
     """Which training recipe was tried and what each did on shifted val copies (the choice made on val)."""
-    ac = data.get("augmentation_choice")
+    return _recipes(data.get("augmentation_choice"), "Augmentation tried, chosen on shifted val")
+
+
+def augmentation_trial(data: Reports, shipped: set[str]) -> list[str]:
+    """A later recipe trial on shifted val copies (its own image subset and shifts), beside the shipped recipe."""
+    return _recipes(data.get("augmentation_trial"), "Augmentation trial on shifted val, artefact shifts")
+
+
+def _recipes(ac: dict | None, title: str) -> list[str]:
+    """One table of training recipes: ensemble val ROC-AUC unshifted and under each middle-level shift."""
     if not ac:
         return []
     recipes = ac["recipes"]
     shifts = list(next(iter(recipes.values()))["shifted_roc_auc"])
-    rows = [{"recipe": n + (" (ships)" if n == ac["chosen"] else ""), "val ROC-AUC": r["unshifted_roc_auc"],
+    rows = [{"recipe": n + (" (ships)" if n == ac["chosen"] else ""), "images": r["n"],
+             "val ROC-AUC": r["unshifted_roc_auc"],
              **{s: r["shifted_roc_auc"].get(s) for s in shifts}, "worst Δ": r["worst_delta"],
              "mean abs Δ": r["mean_abs_delta"], "mean AUC (plain + shifts)": r.get("mean_roc_auc_plain_and_shifted"),
              "worst sens/spec Δ": r.get("worst_operating_point_delta"),
              f"within {ac['target_abs_delta']}": f"{r['shifts_within_target']}/{r['shifts']}"}
             for n, r in recipes.items()]
-    return ["## Augmentation tried, chosen on shifted val (`python -m core.evaluation.choice`)", "",
+    return [f"## {title} (`python -m core.evaluation.choice`)", "",
             "Ensemble ROC-AUC on val, unshifted and under each shift at its middle level "
-            "(`python -m core.robustness --split val --levels middle`; commands in "
-            "`reports/augmentation_choice.json`). The test split played no part in the choice.", "",
+            "(`python -m core.robustness --split val --levels middle`; commands in the JSON). "
+            "The test split played no part in the choice.", "",
             markdown_table(pd.DataFrame(rows)), "",
             f"Rule (best mean ROC-AUC over plain and shifted val): {ac.get('chosen_by_rule', ac['chosen'])}; "
             f"shipped: {ac['chosen']}. {ac.get('reason', '')}".strip(), ""]
@@ -425,8 +435,8 @@ def reproducibility(data: Reports, shipped: set[str]) -> list[str]:
 
 
 SECTIONS: list[Section] = [header, test_split, val_split, operating_points, regions, ablation, pointing, localizer,
-                           augmentation_choice, input_steps, view_averaging, orientation_check, robustness, scope_gate,
-                           rebuild_time, reproducibility, speed, pacs_throughput]
+                           augmentation_choice, augmentation_trial, input_steps, view_averaging, orientation_check,
+                           robustness, scope_gate, rebuild_time, reproducibility, speed, pacs_throughput]
 
 
 def render(data: Reports, shipped: set[str]) -> str:

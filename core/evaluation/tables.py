@@ -12,7 +12,7 @@ from core.models.cards import OPERATING_POINTS, ModelCard, TrainingRecord, read_
 from core.settings import reports_dir
 
 JSON_REPORTS = ("bench", "pointing", "train_all_time", "robustness", "scope", "pacs_throughput",
-                "operating_point_stability", "rebuild_check", "augmentation_choice", "localizer",
+                "operating_point_stability", "rebuild_check", "augmentation_choice", "augmentation_trial", "localizer",
                 "localizer_robustness", "localizer_fusion", "restore_trial", "tta_trial", "orientation", "orientation_val")
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from core.data.augment import AugmentConfig
+from core.data.shifts import SHIFTS
 from core.settings import cache_dir, data_dir
 
 CANNY = ("none", "blend", "stack")
@@ -33,6 +35,7 @@ class TrainConfig:
     views: int = 4
     shift_share: float = 0.0
     shift_max_level: int = 3
+    shift_names: str = ""
     batch: int = 64
     lr: float = 1e-3
     wd: float = 0.05
@@ -62,10 +65,22 @@ class TrainConfig:
             raise ValueError(f"shift_share must be within [0, 1], got {self.shift_share}")
         if self.shift_max_level not in (1, 2, 3):
             raise ValueError(f"shift_max_level must be 1, 2 or 3, got {self.shift_max_level}")
+        unknown = sorted(set(self.shift_list()) - set(SHIFTS))
+        if unknown:
+            raise ValueError(f"shift_names has unknown shifts {unknown}; choose from {sorted(SHIFTS)}")
         if not self.name:
             object.__setattr__(self, "name", self.model)
         if self.run_dir is None:
             object.__setattr__(self, "run_dir", Path("runs") / self.name)
+
+    def shift_list(self) -> tuple[str, ...]:
+        """The shifts the shifted views draw from (empty: the whole catalogue)."""
+        return tuple(n.strip() for n in self.shift_names.split(",") if n.strip())
+
+    def augment_config(self) -> AugmentConfig:
+        """The train-view augmentation these settings ask for."""
+        return AugmentConfig(shift_share=self.shift_share, shift_max_level=self.shift_max_level,
+                             shift_names=self.shift_list())
 
     def settings(self) -> dict[str, Any]:
         """The settings a card records (paths left out: they differ between machines)."""
@@ -91,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
              "budget_min": "wall-clock budget in minutes", "views": "cached augmented views of the train split",
              "shift_share": "share of augmented train views that also get a random shift of core.data.shifts",
              "shift_max_level": "which levels of each shift those draw from: 1 mild, 2 up to the middle, 3 all",
+             "shift_names": "comma-separated shifts those draw from (default: the whole catalogue)",
              "limit": "use only the first N images of each split (smoke runs)",
              "device": "cpu or cuda (mixed precision on cuda)"}
     for f in fields(TrainConfig):

@@ -44,7 +44,7 @@ def cache_key(model: str, init_id: str, cfg: PreprocessConfig, names: Sequence[s
 def _aug_key(aug: AugmentConfig) -> dict:
     """The augmentation settings a key names; the shift options only when set, so older keys stay valid."""
     default = AugmentConfig()
-    optional = {"shift_share", "shift_max_level"}
+    optional = {"shift_share", "shift_max_level", "shift_names"}
     return {k: v for k, v in aug.__dict__.items() if k not in optional or v != getattr(default, k)}
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from core.data.augment import AugmentConfig, augment
+from core.data.augment import augment
 from core.data.fracatlas import load_gray_images, read_labels
 from core.data.preprocess import PreprocessConfig, preprocess
 from core.evaluation.metrics import roc_auc
@@ -96,7 +96,7 @@ def cached_sources(net: FractureNet, tc: TrainConfig, pcfg: PreprocessConfig,
     out = {}
     for split, names in views.items():
         s = splits[split]
-        aug = AugmentConfig(shift_share=tc.shift_share, shift_max_level=tc.shift_max_level)
+        aug = tc.augment_config()
         out[split] = [stem_cache.cached_stem(net, stem_cache.cache_key(tc.model, init_id, pcfg, s.names, v, tc.seed, aug),
                                              s.grays, pcfg, v, tc.seed, tc.cache_dir, aug=aug) for v in names]
     return out
@@ -112,7 +112,7 @@ def make_train_source(tc: TrainConfig, pcfg: PreprocessConfig, split: Split,
 
     def from_images(idx: np.ndarray, epoch: int) -> torch.Tensor:
         imgs = [augment(split.grays[i], np.random.default_rng([tc.seed, epoch, int(i)]),
-                        AugmentConfig(shift_share=tc.shift_share, shift_max_level=tc.shift_max_level))
+                        tc.augment_config())
                 for i in idx]
         return torch.from_numpy(np.stack([preprocess(g, pcfg)[0] for g in imgs]))
 

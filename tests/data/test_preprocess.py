@@ -69,7 +69,8 @@ def test_cache_key_changes_with_everything_that_matters():
               cache_key("m", "sha", cfg, ["a", "c"], "aug0", 0), cache_key("m", "sha", cfg, ["a", "b"], "aug1", 0),
               cache_key("m", "sha2", cfg, ["a", "b"], "aug0", 0), cache_key("m", "sha", cfg, ["a", "b"], "aug0", 1),
               cache_key("m", "sha", cfg, ["a", "b"], "aug0", 0, AugmentConfig(shift_share=0.5)),
-              cache_key("m", "sha", cfg, ["a", "b"], "aug0", 0, AugmentConfig(shift_share=0.5, shift_max_level=2))]
+              cache_key("m", "sha", cfg, ["a", "b"], "aug0", 0, AugmentConfig(shift_share=0.5, shift_max_level=2)),
+              cache_key("m", "sha", cfg, ["a", "b"], "aug0", 0, AugmentConfig(shift_share=0.5, shift_names=("noise",)))]
     assert base not in others and len(set(others)) == len(others)
     assert base == cache_key("m", "sha", cfg, ["a", "b"], "aug0", 0, AugmentConfig(shift_share=0.0))
     assert base == "m-aug0-c77eb1bb573e8c2f"  # the key the code before shift_max_level gave: caches stay valid

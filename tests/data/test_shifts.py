@@ -44,6 +44,28 @@ def test_random_shift_draws_only_up_to_the_asked_level(xray_gray, monkeypatch):
         shifts.random_shift(xray_gray, np.random.default_rng(0), 0)
 
 
+def test_random_shift_draws_only_from_the_named_shifts(xray_gray, monkeypatch):
+    from dataclasses import replace
+
+    from core.data import shifts
+
+    seen: set[str] = set()
+    for s in shifts._CATALOGUE:
+        monkeypatch.setitem(shifts.SHIFTS, s.name, replace(s, fn=lambda g, lv, rng, n=s.name: seen.add(n) or g))
+    for i in range(300):
+        shifts.random_shift(xray_gray, np.random.default_rng([2, i]), 2, ("noise", "jpeg", "text"))
+    assert seen == {"noise", "jpeg", "text"}
+
+
+def test_train_config_names_an_unknown_shift():
+    from core.training.config import TrainConfig
+
+    tc = TrainConfig(model="efficientnet_lite0", shift_share=0.5, shift_names="noise, jpeg")
+    assert tc.augment_config().shift_names == ("noise", "jpeg")
+    with pytest.raises(ValueError, match=r"unknown shifts \['nois'\]"):
+        TrainConfig(model="efficientnet_lite0", shift_names="nois,jpeg")
+
+
 def test_turns_and_inversion_are_exact(xray_gray):
     assert np.array_equal(apply_shift(xray_gray, "turn", 180), xray_gray[::-1, ::-1])
     assert np.array_equal(apply_shift(apply_shift(xray_gray, "invert", "inverted"), "invert", "inverted"), xray_gray)

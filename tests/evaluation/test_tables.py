@@ -46,10 +46,11 @@ def test_choice_summarises_val_reports_and_refuses_test(tmp_path):
 
     def report(split, deltas):
         shifts = [{"shift": f"s{i}", "severity": "middle", "models": {"ensemble": {"roc_auc": 0.9 + d,
-                   "delta": {"roc_auc": d}}}} for i, d in enumerate(deltas)]
-        return {"split": split, "command": "c", "n_images": 10, "shifts": shifts,
-                "unshifted": {"all": {"ensemble": {"roc_auc": 0.9}}}}
+                   "delta": {"roc_auc": d}}, "m": {"roc_auc": 0.8 + d}}} for i, d in enumerate(deltas)]
+        return {"split": split, "command": "c", "n_images": 10, "shifts": shifts, "models": ["m", "ensemble"],
+                "unshifted": {"all": {"ensemble": {"roc_auc": 0.9}, "m": {"roc_auc": 0.8}}}}
     s = summarise(report("val", [-0.05, 0.01, -0.01]))
+    assert s["members"] == {"m": {"unshifted": 0.8, "s0": 0.75, "s1": 0.81, "s2": 0.79}}
     assert s["worst_delta"] == -0.05 and s["mean_abs_delta"] == round(0.07 / 3, 4) and s["shifts_within_target"] == 2
     assert s["mean_roc_auc_plain_and_shifted"] == round((0.9 + 0.85 + 0.91 + 0.89) / 4, 4)
     with pytest.raises(ValueError, match="val only"):
