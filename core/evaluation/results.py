@@ -308,7 +308,21 @@ def scope_gate(data: Reports, shipped: set[str]) -> list[str]:
              markdown_table(_shift_grid(groups)), "",
              "Held-out negatives (sources never seen while fitting) refused, with Wilson 95% CIs over images:", "",
              markdown_table(_family_table(sc["heldout_negatives"])), ""]
-    return lines
+    return lines + _scope_history(data.get("scope_history"))
+
+
+def _scope_history(history: dict | None) -> list[str]:
+    """The gates tried (reports/scope_history.json): what changed, cross-validated and held-out refusal."""
+    if not history:
+        return []
+    rows = [{"gate": g["name"], "change": g["change"], "code": g["code_revision"],
+             "CV worst family (fit sources)": "—" if g["cv_worst_family"] is None else g["cv_worst_family"],
+             **{f"held-out {f}": f"{r:.3f} (n={g['heldout_n'][f]})" for f, r in g["heldout_refused"].items()},
+             "worst radiograph group": f"{g['worst_radiograph_group']['group']} "
+                                       f"{g['worst_radiograph_group']['rate']:.1%}"} for g in history["gates"]]
+    return ["Gates tried (`scripts/scope_history.py`, `reports/scope_history.json`; the head is chosen by the "
+            "cross-validated worst family on the fit sources, never by the held-out ones):", "",
+            markdown_table(pd.DataFrame(rows)), ""]
 
 
 def _rate(r: dict) -> str:

@@ -293,7 +293,9 @@ def _modality_sources() -> list[Source]:
            Source("modality", "skimage:shepp_logan_phantom", "fit", _from_pictures(skimage_picture, ["shepp_logan_phantom"])),
            Source("modality", "drawn:synthetic_ct", "fit", draw.synthetic_ct),
            Source("modality", "drawn:synthetic_us", "fit", draw.synthetic_us),
-           Source("modality", "drawn:synthetic_mr", "fit", draw.synthetic_mr)]
+           Source("modality", "drawn:synthetic_mr", "fit", draw.synthetic_mr),
+           Source("modality", "drawn:synthetic_body_slice (CT and MR trunk)", "fit", draw.synthetic_body_slice),
+           Source("modality", "drawn:synthetic_us_linear", "fit", draw.synthetic_us_linear)]
     held = [Source("modality", "pydicom:CT spine (CT_small)", "heldout", _from_dicoms(["CT_small.dcm"])),
             Source("modality", "pydicom:MR (MR_small)", "heldout", _from_dicoms(["MR_small.dcm"])),
             Source("modality", "pydicom:US (examples_palette, examples_rgb_color)", "heldout",

@@ -1,5 +1,6 @@
 """Drawn negatives for the out-of-scope gate: pages, forms, app windows, charts, phone photos of
-screens, synthetic patterns and synthetic CT and ultrasound slices.
+screens, synthetic patterns, and synthetic CT, MR and ultrasound slices (ellipse phantoms, an
+axial trunk anatomy shown as CT or MR, sector and linear-probe ultrasound).
 
 Every function takes a seeded `numpy.random.Generator` and returns a uint8 picture (H, W) or
 (H, W, 3). Text uses the TrueType fonts matplotlib ships (a pinned requirement), so the same
@@ -509,3 +510,85 @@ def _annotate(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < 0.7:
             d.text((x, y), words(rng, 2)[:16], font=f, fill=int(rng.uniform(150, 255)))
     return np.asarray(im)
+
+
+def _axial_anatomy(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Tissue labels of an axial trunk slice on an n×n grid: 0 air, 1 fat, 2 muscle, 3 organ, 4 bone,
+    5 gas, 6 fluid, 7 table (an irregular body with a fat rim, a vertebra with canal and arch, ribs,
+    organs, bowel gas and the scanner table beneath)."""
+    lab = np.zeros((n, n), np.uint8)
+    c, ay, ax = (n / 2, n * rng.uniform(0.45, 0.5)), n * rng.uniform(0.22, 0.34), n * rng.uniform(0.3, 0.46)
+    body = np.array([[c[1] + ax * (1 + rng.uniform(-0.06, 0.06)) * np.cos(t),
+                      c[0] + ay * (1 + rng.uniform(-0.06, 0.06)) * np.sin(t)]
+                     for t in np.linspace(0, 2 * np.pi, 24, endpoint=False)], np.int32)
+    cv2.fillPoly(lab, [body], 1)
+    inner = cv2.erode(lab, np.ones((3, 3), np.uint8), iterations=max(1, int(n * rng.uniform(0.01, 0.04))))
+    lab[inner > 0] = 2
+    for _ in range(int(rng.integers(1, 5))):  # organs
+        cv2.ellipse(lab, (int(c[1] + rng.uniform(-0.5, 0.5) * ax), int(c[0] + rng.uniform(-0.5, 0.2) * ay)),
+                    (int(ax * rng.uniform(0.1, 0.35)), int(ay * rng.uniform(0.1, 0.35))), rng.uniform(0, 180), 0, 360, 3, -1)
+    for _ in range(int(rng.integers(0, 6))):  # bowel gas and fluid
+        cv2.circle(lab, (int(c[1] + rng.uniform(-0.6, 0.6) * ax), int(c[0] + rng.uniform(-0.6, 0.3) * ay)),
+                   int(n * rng.uniform(0.01, 0.04)), int(rng.choice([5, 6])), -1)
+    vy, vx, r = int(c[0] + 0.55 * ay), int(c[1]), max(2, int(ay * rng.uniform(0.12, 0.2)))
+    cv2.circle(lab, (vx, vy), r, 4, -1)
+    cv2.ellipse(lab, (vx, vy + int(1.6 * r)), (int(1.1 * r), int(0.9 * r)), 0, 200, 340, 4, max(1, r // 3))
+    cv2.circle(lab, (vx, vy + int(1.5 * r)), max(1, int(0.5 * r)), 6, -1)
+    for t in np.linspace(0.15, 0.85, int(rng.integers(0, 9))) * np.pi * 2:  # ribs
+        cv2.circle(lab, (int(c[1] + 0.85 * ax * np.cos(t)), int(c[0] + 0.85 * ay * np.sin(t))), max(1, r // 3), 4, -1)
+    cv2.ellipse(lab, (int(c[1]), int(c[0] + ay + n * 0.12)), (int(n * 0.45), int(n * 0.1)), 0, 200, 340, 7,
+                max(1, n // 100))
+    return lab
+
+
+def synthetic_body_slice(rng: np.random.Generator) -> np.ndarray:
+    """An axial trunk slice (see _axial_anatomy) shown as CT (bone or soft-tissue window) or MR (its own
+    tissue greys, coil bias, Rician noise), at a scanner's small matrix and enlarged for display."""
+    n = int(rng.choice([64, 128, 256, 512]))
+    lab = _axial_anatomy(rng, n)
+    ct = rng.random() < 0.5
+    grey = (np.array([-1000, -100, 50, 40, 900, -900, 10, 300]) if ct else
+            np.r_[0.0, rng.uniform(0.6, 1.0), rng.uniform(0.1, 0.5), rng.uniform(0.2, 0.7), rng.uniform(0.0, 0.3),
+                  0.0, rng.uniform(0.1, 1.0), 0.0])
+    img = grey[lab].astype(np.float32) + cv2.GaussianBlur(rng.normal(0, 1, (n, n)).astype(np.float32), (0, 0), 1) * (
+        rng.uniform(5, 40) if ct else rng.uniform(0.01, 0.06))
+    if ct:
+        level, width = (rng.uniform(300, 600), rng.uniform(1500, 2500)) if rng.random() < 0.5 else (
+            rng.uniform(20, 60), rng.uniform(300, 500))
+        img = np.clip((img - level + width / 2) / width, 0, 1)
+    else:
+        yy, xx = np.mgrid[0:n, 0:n] / n
+        img = np.abs(img * (1 + rng.uniform(0.1, 0.6) * np.cos(rng.uniform(1, 4) * xx + rng.uniform(0, 6)) * yy))
+        img = np.clip(img / max(float(np.percentile(img, 99.5)), 1e-6), 0, 1)
+    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.3, 1.0))
+    side = int(rng.uniform(256, 768))
+    interpolation = int(rng.choice([cv2.INTER_NEAREST, cv2.INTER_LINEAR, cv2.INTER_CUBIC]))
+    out = (cv2.resize(img, (side, side), interpolation=interpolation).clip(0, 1) * 255).astype(np.uint8)
+    return _annotate(out, rng) if rng.random() < 0.5 else out
+
+
+def synthetic_us_linear(rng: np.random.Generator) -> np.ndarray:
+    """An ultrasound from a linear probe (a rectangle, not a fan) inside the scanner's dark screen, with a
+    depth scale, annotation text and, a third of the time, a faint colour tint of the display."""
+    h, w = int(rng.uniform(200, 420)), int(rng.uniform(200, 480))
+    tissue = cv2.GaussianBlur(rng.uniform(0.2, 1.0, (h, w)).astype(np.float32), (0, 0), rng.uniform(6, 25))
+    for _ in range(int(rng.integers(1, 5))):
+        y0 = int(rng.uniform(0.05, 0.9) * h)
+        cv2.line(tissue, (0, y0), (w, y0 + int(rng.uniform(-0.2, 0.2) * h)), float(rng.uniform(1.2, 2.0)),
+                 int(rng.integers(2, 8)))
+    for _ in range(int(rng.integers(0, 3))):
+        cv2.ellipse(tissue, (int(rng.uniform(0, w)), int(rng.uniform(0, h))), (int(rng.uniform(8, 50)), int(rng.uniform(6, 30))),
+                    0, 0, 360, 0.03, -1)
+    speckle = cv2.GaussianBlur(rng.rayleigh(1.0, (h, w)).astype(np.float32), (0, 0), sigmaX=1.4, sigmaY=0.6)
+    img = tissue * speckle * np.exp(-np.arange(h)[:, None] / h * rng.uniform(0.3, 1.5))
+    img = np.clip(img / max(float(np.percentile(img, 99)), 1e-6) * 255, 0, 255).astype(np.uint8)
+    screen = np.zeros((h + int(rng.uniform(40, 160)), w + int(rng.uniform(60, 300))), np.uint8)
+    y, x = int(rng.uniform(10, screen.shape[0] - h)), int(rng.uniform(10, screen.shape[1] - w))
+    screen[y:y + h, x:x + w] = img
+    for k in range(0, h, max(8, h // 10)):  # depth scale
+        cv2.circle(screen, (max(2, x - 6), y + k), 1, 200, -1)
+    out = _annotate(screen, rng)
+    if rng.random() < 1 / 3:
+        tint = np.array(rng.uniform(0.75, 1.0, 3), np.float32)
+        out = (out[..., None].astype(np.float32) * tint).astype(np.uint8)
+    return out

@@ -159,3 +159,16 @@ def test_robustness_section_counts_the_shifts_that_meet_the_targets():
     assert ("logit(top box score)" in text) == bool(rb.get("box_fusion"))
     assert f"Unshifted ensemble ROC-AUC {rb['unshifted']['all']['ensemble']['roc_auc']:.3f}" in text
     assert robustness(Reports({}, {}, {}), set()) == []
+
+
+def test_scope_section_lists_every_gate_tried():
+    import json
+
+    from core.evaluation.results import scope_gate
+    from core.evaluation.tables import Reports
+
+    scope = json.loads((ROOT / "reports" / "scope.json").read_text())
+    history = json.loads((ROOT / "reports" / "scope_history.json").read_text())
+    text = "\n".join(scope_gate(Reports({}, {}, {"scope": scope, "scope_history": history}), set()))
+    assert "Gates tried" in text and all(f"| {g['name']} | {g['change']} |" in text for g in history["gates"])
+    assert "Gates tried" not in "\n".join(scope_gate(Reports({}, {}, {"scope": scope}), set()))

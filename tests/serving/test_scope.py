@@ -91,9 +91,10 @@ def test_negatives_are_refused_and_the_message_names_the_family(family, gate):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_held_out_negatives_are_refused(family, gate):
-    """Pictures of sources the fit never saw: at least 9 of 10 refused (reports/scope.json has the rates)."""
-    verdicts = _verdicts(gate, "heldout", family, 10, seed=12)
-    assert sum(not v.in_scope for v in verdicts) >= 9, [round(v.score, 3) for v in verdicts]
+    """Pictures of sources the fit never saw, drawn with a seed the report does not use: at least 37 of 40
+    refused (a regression guard; reports/scope.json measures the rates on 400 per family)."""
+    verdicts = _verdicts(gate, "heldout", family, 40, seed=12)
+    assert sum(not v.in_scope for v in verdicts) >= 37, [round(v.score, 3) for v in verdicts if v.in_scope]
 
 
 def test_rules_refuse_colour_and_blank_with_their_words(gate, xray_gray):

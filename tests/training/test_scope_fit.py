@@ -60,6 +60,19 @@ def test_fit_writes_a_loadable_gate_and_a_full_report(fitted):
     assert saved["val_refused_worst_group"] == 0.0  # 4 val images: a 0.5 % budget allows no refusal
 
 
+def test_an_existing_gate_is_remeasured_with_the_same_protocol(fitted):
+    cfg, report = fitted
+    again = scope_fit.remeasure(cfg, cfg.out / "scope.json", "test")
+    assert again["heldout_seeds"] == [0, 1] and again["gate_sha256"] == report_sha(cfg)
+    assert set(again["heldout_negatives"]) == set(report["heldout_negatives"])
+    assert all(v["refused"]["n"] == 2 * 2 for f, v in again["heldout_negatives"].items() if f in FAMILIES)
+    assert again["targets"]["gate_adds_at_most_50ms"] is None and "fit_rows" not in again
+
+
+def report_sha(cfg) -> str:
+    return json.loads((cfg.out / "scope.json").read_text())["weights"]["sha256"]
+
+
 def test_held_out_sources_never_reach_the_fit(fitted):
     _, report = fitted
     for fam, sources in report["heldout_sources"].items():
