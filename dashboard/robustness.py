@@ -7,12 +7,14 @@ from core.evaluation.tables import SEVERITY_ORDER, robustness_deltas, robustness
 from dashboard.charts import robustness_heatmap
 
 
-def robustness_section(report: dict | None) -> None:
+def robustness_section(report: dict | None, stale: str = "") -> None:
     """Which ordinary changes to an X-ray (turned, cropped, recompressed, ...) move the verdict."""
     st.subheader("Does the verdict survive how the X-ray arrives? (robustness)")
     if not report:
         st.info("Not measured yet: `make robustness` writes `reports/robustness.json`.")
         return
+    if stale:
+        st.warning(stale)
     c1, c2 = st.columns(2)
     models = report["models"]
     model = c1.selectbox("Model", models, index=models.index("ensemble") if "ensemble" in models else 0,

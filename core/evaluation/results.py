@@ -24,6 +24,7 @@ from core.evaluation.tables import (
     region_table,
     robustness_auc_grid,
     robustness_table,
+    stale_note,
 )
 from core.models.cards import ModelCard
 from core.models.registry import list_models
@@ -266,6 +267,7 @@ def robustness(data: Reports, shipped: set[str]) -> list[str]:
     lines = [f"## Robustness: how the X-ray arrives ({rb['split']} split; `make robustness`)", "",
              f"`{rb['command']}` (seed {rb['seed']}, {rb['n_images']} images, out-of-scope check off, "
              f"{rb['wall_time_s'] / 60:.0f} min){'' if rb.get('complete') else ' — **partial run**'}. "
+             + (f"{note} " if (note := stale_note(rb, data, "make robustness")) else "") +
              f"Unshifted ensemble ROC-AUC {base['roc_auc']:.3f}"
              + (f" (the shipped verdict: ensemble + {rb['box_fusion']['weight']:.3f} × logit(top box score), the "
                 "localiser scoring every shifted image too)" if rb.get("box_fusion") else "")
@@ -379,7 +381,7 @@ def localizer(data: Reports, shipped: set[str]) -> list[str]:
             [{"group": g, "images": v["images"], "boxes": v["boxes"], "AP50": f"{v['ap50']:.3f}",
               "pointing": f"{v['pointing']:.3f}"} for g, v in sub.items()])), ""]
     return lines + _fusion(data.get("localizer_fusion"), data.cards.get("ensemble")) + \
-        _localizer_shifts(data.get("localizer_robustness"))
+        _localizer_shifts(data.get("localizer_robustness"), data)
 
 
 def _fusion(fu: dict | None, ens: ModelCard | None) -> list[str]:
@@ -400,16 +402,17 @@ def _fusion(fu: dict | None, ens: ModelCard | None) -> list[str]:
     return [" ".join(lines), "", markdown_table(fusion_table(ens)), ""]
 
 
-def _localizer_shifts(lr: dict | None) -> list[str]:
+def _localizer_shifts(lr: dict | None, data: Reports) -> list[str]:
     if not lr:
         return []
+    note = stale_note(lr, data, "make localizer-robustness")
     u = lr["unshifted"]
     rows = [{"shift": f"{r['shift']} ({r['level']})", "AP50": f"{r['ap50']:.3f} ({r['delta']['ap50']:+.3f})",
              "pointing": f"{r['pointing']:.3f} ({r['delta']['pointing']:+.3f})",
              "FROC @1": f"{r['froc_at_1']:.3f} ({r['delta']['froc_at_1']:+.3f})"} for r in lr["shifts"]]
     return [f"Under the shift catalogue (middle levels, {lr['split']} split, {lr['n_images']} images; unshifted AP50 "
             f"{u['ap50']:.3f}, pointing {u['pointing']:.3f}; boxes moved with the image; "
-            "`make localizer-robustness`):", "", markdown_table(pd.DataFrame(rows)), ""]
+            f"`make localizer-robustness`):{' ' + note if note else ''}", "", markdown_table(pd.DataFrame(rows)), ""]
 
 
 def _yes_no(flag: bool | None) -> str:

@@ -183,3 +183,26 @@ def fusion_table(ens: ModelCard, split: str = "test") -> pd.DataFrame:
             row[f"sen / spe @{op}"] = f"{pt['sensitivity']:.3f} / {pt['specificity']:.3f}"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def stale_models(report: dict | None, cards: dict[str, ModelCard], localizer_sha256: str | None = None) -> list[str]:
+    """Shipped models whose thresholds or localiser differ from those a robustness report measured (empty: fresh)."""
+    if not report:
+        return []
+    stale = [name for name, ops in report.get("thresholds", {}).items()
+             if name in cards and any(abs(cards[name].thresholds.get(op, float("nan")) - t) > 1e-9
+                                      for op, t in ops.items())]
+    measured = report.get("localizer_sha256") or (report.get("box_fusion") or {}).get("localizer_sha256")
+    if measured and localizer_sha256 and measured != localizer_sha256:
+        stale.append("localizer")
+    return stale
+
+
+def stale_note(report: dict | None, data: Reports, command: str) -> str:
+    """A warning that a report measured other weights than those shipped, naming the command that re-measures."""
+    localizer = data.get("localizer") or {}
+    stale = stale_models(report, data.cards, localizer.get("weights", {}).get("sha256"))
+    if not stale:
+        return ""
+    return (f"**Measured on earlier weights than those shipped** ({', '.join(stale)} changed since): "
+            f"re-run `{command}` for figures of the shipped models.")

@@ -5,7 +5,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.evaluation.tables import agreement_matrix, canny_ablation, metrics_table, pointing_table, region_table
+from core.evaluation.tables import agreement_matrix, canny_ablation, metrics_table, pointing_table, region_table, stale_note
 from dashboard.charts import curves, reliability
 from dashboard.common import OP_LABELS, cards, notice
 from dashboard.localizer import fusion_section, localizer_section
@@ -80,7 +80,7 @@ if pointing:
                "`make pointing`.")
 localizer_section(data.get("localizer"), pointing)
 fusion_section(data.cards.get("ensemble"), data.get("localizer_fusion"))
-robustness_section(data.get("robustness"))
+robustness_section(data.get("robustness"), stale_note(data.get("robustness"), data, "make robustness"))
 bench = data.get("bench")
 if bench:
     st.subheader("Size and CPU speed")

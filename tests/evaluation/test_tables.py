@@ -172,3 +172,23 @@ def test_scope_section_lists_every_gate_tried():
     text = "\n".join(scope_gate(Reports({}, {}, {"scope": scope, "scope_history": history}), set()))
     assert "Gates tried" in text and all(f"| {g['name']} | {g['change']} |" in text for g in history["gates"])
     assert "Gates tried" not in "\n".join(scope_gate(Reports({}, {}, {"scope": scope}), set()))
+
+
+def test_stale_note_names_the_models_that_changed_since_a_report():
+    """A robustness report of other thresholds or another localiser is flagged, naming the command to re-run."""
+    import dataclasses
+
+    from core.evaluation.tables import Reports, load_cards, stale_models, stale_note
+
+    data = load_cards(ROOT / "reports")
+    ens = data.cards["ensemble"]
+    sha = data.get("localizer")["weights"]["sha256"]
+    report = {"thresholds": {"ensemble": dict(ens.thresholds)}, "localizer_sha256": sha}
+    assert stale_models(report, data.cards, sha) == [] and stale_note(report, data, "make robustness") == ""
+    moved = dataclasses.replace(ens, thresholds={**ens.thresholds, "balanced": ens.thresholds["balanced"] + 0.01})
+    assert stale_models(report, {"ensemble": moved}, sha) == ["ensemble"]
+    assert stale_models(report | {"localizer_sha256": "0" * 64}, data.cards, sha) == ["localizer"]
+    other = Reports({"ensemble": moved}, {}, data.measured)
+    note = stale_note(report | {"localizer_sha256": "0" * 64}, other, "make localizer-robustness")
+    assert "ensemble, localizer" in note and "`make localizer-robustness`" in note
+    assert stale_models(None, data.cards) == []
