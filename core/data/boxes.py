@@ -1,6 +1,8 @@
 """Fracture boxes between the image as loaded and the square model input, and as dense centre
 targets for a localiser head (CenterNet-style: a Gaussian peak at each box centre on a grid of
-`stride`-pixel cells, plus the box size and the centre's offset within its cell), and back.
+`stride`-pixel cells, plus the box size and the centre's offset within its cell; or TTFNet-style:
+every cell inside a box regresses the box's four sides, weighted by a Gaussian around its centre),
+and back.
 
 Boxes are (x, y, w, h) with a top-left origin, in pixels of the grid they are stated in.
 """
@@ -59,19 +61,62 @@ def centre_targets(boxes: Sequence[Box], grid: int, stride: float, sigma_cells: 
     return CentreTargets(heat, size, offset, mask)
 
 
-def decode(heat: np.ndarray, size: np.ndarray, offset: np.ndarray, stride: float, top_k: int = 10,
-           min_score: float = 0.0) -> list[tuple[Box, float]]:
-    """Boxes (model-input pixels) and scores at the heat map's local maxima (3×3), highest first."""
+@dataclass(frozen=True)
+class SideTargets:
+    """Dense side-regression targets on a (G, G) grid: each cell's box (x0, y0, x1, y1) and its weight."""
+
+    box: np.ndarray  # (4, G, G) float32, pixels of the model input
+    weight: np.ndarray  # (G, G) float32 in [0, 1]: 0 where a cell regresses nothing
+
+
+def side_targets(boxes: Sequence[Box], grid: int, stride: float) -> SideTargets:
+    """Every cell whose centre lies in a box regresses it (Gaussian weight, σ = side / 6); its centre cell always."""
+    if grid < 1 or stride <= 0:
+        raise ValueError(f"grid must be ≥ 1 and stride > 0, got grid={grid}, stride={stride}")
+    box, weight = np.zeros((4, grid, grid), np.float32), np.zeros((grid, grid), np.float32)
+    centres = (np.arange(grid, dtype=np.float32) + 0.5) * stride
+    for x, y, w, h in sorted(boxes, key=lambda b: -b[2] * b[3]):  # larger first: a smaller box wins its cells
+        if w <= 0 or h <= 0:
+            raise ValueError(f"box {(x, y, w, h)} has no area")
+        cx, cy = x + w / 2, y + h / 2
+        wx = np.exp(-((centres - cx) ** 2) / (2 * (w / 6) ** 2)) * ((centres >= x) & (centres <= x + w))
+        wy = np.exp(-((centres - cy) ** 2) / (2 * (h / 6) ** 2)) * ((centres >= y) & (centres <= y + h))
+        wgt = np.outer(wy, wx)
+        i, j = min(grid - 1, max(0, int(cy // stride))), min(grid - 1, max(0, int(cx // stride)))
+        wgt[i, j] = 1.0
+        take = wgt > 0
+        weight[take], box[:, take] = wgt[take], np.array([x, y, x + w, y + h], np.float32)[:, None]
+    return SideTargets(box, weight)
+
+
+def peaks(heat: np.ndarray, top_k: int = 10, min_score: float = 0.0) -> list[tuple[int, int, float]]:
+    """The heat map's local maxima (3×3) above `min_score` as (row, column, score), highest first."""
     g = heat.shape[0]
     padded = np.pad(heat, 1, constant_values=-np.inf)
     neighbours = np.stack([padded[1 + dy:1 + dy + g, 1 + dx:1 + dx + g] for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
-    peaks = (heat >= neighbours.max(0)) & (heat > min_score)
-    order = np.argsort(-heat[peaks])[:top_k]
-    ii, jj = np.nonzero(peaks)
+    found = (heat >= neighbours.max(0)) & (heat > min_score)
+    ii, jj = np.nonzero(found)
+    order = np.argsort(-heat[found])[:top_k]
+    return [(int(ii[k]), int(jj[k]), float(heat[ii[k], jj[k]])) for k in order]
+
+
+def decode(heat: np.ndarray, size: np.ndarray, offset: np.ndarray, stride: float, top_k: int = 10,
+           min_score: float = 0.0) -> list[tuple[Box, float]]:
+    """Boxes (model-input pixels) and scores at the heat map's peaks, from centre offset and size."""
     out = []
-    for k in order:
-        i, j = ii[k], jj[k]
+    for i, j, s in peaks(heat, top_k, min_score):
         cx, cy = (j + offset[0, i, j]) * stride, (i + offset[1, i, j]) * stride
         w, h = size[0, i, j], size[1, i, j]
-        out.append(((float(cx - w / 2), float(cy - h / 2), float(w), float(h)), float(heat[i, j])))
+        out.append(((float(cx - w / 2), float(cy - h / 2), float(w), float(h)), s))
+    return out
+
+
+def decode_sides(heat: np.ndarray, sides: np.ndarray, stride: float, top_k: int = 10,
+                 min_score: float = 0.0) -> list[tuple[Box, float]]:
+    """Boxes (model-input pixels) and scores at the heat map's peaks, from the distances (l, t, r, b) to the sides."""
+    out = []
+    for i, j, s in peaks(heat, top_k, min_score):
+        cx, cy = (j + 0.5) * stride, (i + 0.5) * stride
+        left, top, right, bottom = (float(v) for v in sides[:, i, j])
+        out.append(((cx - left, cy - top, left + right, top + bottom), s))
     return out

@@ -3,8 +3,11 @@
 The trunk is a shipped timm mobile classifier (`FractureNet` from `timm_mobile`: stem = conv, bn,
 blocks 0–3; body = blocks 4–6, conv_head, bn2). The localiser re-splits it: blocks up to 2 (stride 8)
 are frozen and cached for training; blocks 3–4 (stride 16) and 5–6 (stride 32) train, and a top-down
-pyramid merges them back to stride 8, where three 1×1 heads give the centre heat map, the box size
-(log of cells) and the centre's offset within its cell.
+pyramid merges them back to stride 8, where small heads give the centre heat map and the box: either
+(regression "centre") its size (log of cells) and the centre's offset within its cell at the centre
+cell, or (regression "sides", TTFNet-style) the distances from each cell to the box's four sides
+(log of cells), trained at every cell inside the box with a GIoU loss. With `mirror` the maps of the
+image and of its mirror image are averaged before boxes are read off.
 
 The card (`weights/localizer.json`) is a typed `LocalizerCard`: trunk, preprocessing, box-score
 thresholds for both operating points, metrics on val and test, and the weights' sha256.
@@ -22,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.data.boxes import Box, decode, to_image
+from core.data.augment import hflip
+from core.data.boxes import Box, decode, decode_sides, to_image
 from core.data.preprocess import PreprocessConfig, preprocess
 from core.errors import WeightsError
 from core.models.cards import OPERATING_POINTS, WeightsFile, read_json_object
@@ -31,13 +35,16 @@ from core.models.registry import create_model
 
 LOCALIZER_CARD = "localizer.json"
 PRIOR = 0.01  # initial peak probability: the heat head starts near "no fracture anywhere"
+HEADS = {"centre": {"heat": 1, "size": 2, "offset": 2}, "sides": {"heat": 1, "sides": 4}}
 
 
 class Localizer(nn.Module):
     """Frozen stem (stride 8) → two trained trunk stages → top-down pyramid → centre/size/offset heads."""
 
-    def __init__(self, trunk: FractureNet, width: int = 64):
+    def __init__(self, trunk: FractureNet, width: int = 64, regression: str = "centre"):
         super().__init__()
+        if regression not in HEADS:
+            raise ValueError(f"regression must be one of {sorted(HEADS)}, got {regression!r}")
         stem, body = list(trunk.stem.children()), list(trunk.body.children())
         if len(stem) != 6 or len(body) < 3:
             raise ValueError(f"trunk must be a timm mobile FractureNet (stem of 6, body ≥ 3), got {len(stem)}/{len(body)}")
@@ -48,7 +55,9 @@ class Localizer(nn.Module):
         self.lat3, self.lat4, self.lat5 = nn.Conv2d(c3, width, 1), nn.Conv2d(c4, width, 1), nn.Conv2d(c5, width, 1)
         self.smooth = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
                                     nn.ReLU(inplace=True))
-        self.heat, self.size, self.offset = (_head(width, k) for k in (1, 2, 2))
+        self.regression, self.head_names = regression, tuple(HEADS[regression])
+        for name, out in HEADS[regression].items():
+            setattr(self, name, _head(width, out))
         nn.init.constant_(self.heat[-1].bias, float(np.log(PRIOR / (1 - PRIOR))))
 
     def freeze_stem(self) -> None:
@@ -57,15 +66,16 @@ class Localizer(nn.Module):
             p.requires_grad_(False)
         self.stem.eval()
 
-    def forward_from_stem(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Heat logits (N, 1, G, G), log box size in cells (N, 2, G, G), offset logits (N, 2, G, G)."""
+    def forward_from_stem(self, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Heat logits (N, 1, G, G), then for "centre" log box size in cells (N, 2, G, G) and offset logits
+        (N, 2, G, G), for "sides" log distances in cells to the left, top, right and bottom side (N, 4, G, G)."""
         c4 = self.mid(z)
         c5 = self.top(c4)
         p4 = self.lat4(c4) + F.interpolate(self.lat5(c5), size=c4.shape[-2:], mode="nearest")
         p3 = self.smooth(self.lat3(z) + F.interpolate(p4, size=z.shape[-2:], mode="nearest"))
-        return self.heat(p3), self.size(p3), self.offset(p3)
+        return tuple(getattr(self, name)(p3) for name in self.head_names)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The three head outputs for preprocessed images (N, 3, S, S)."""
         return self.forward_from_stem(self.stem(x))
 
@@ -103,6 +113,8 @@ class LocalizerCard:
     width: int = 64
     stride: int = STRIDE
     top_k: int = 10
+    regression: str = "centre"
+    mirror: bool = False
     init: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
@@ -115,6 +127,10 @@ class LocalizerCard:
         missing = [op for op in OPERATING_POINTS if op not in self.thresholds]
         if missing:
             raise ValueError(f"localizer card lacks box thresholds for {missing}")
+        if self.regression not in HEADS:
+            raise ValueError(f"localizer regression must be one of {sorted(HEADS)}, got {self.regression!r}")
+        if self.mirror and self.regression != "sides":
+            raise ValueError("mirror averaging needs the 'sides' regression")
         if self.preprocess.size % 32:
             raise ValueError(f"localizer input size must be a multiple of 32, got {self.preprocess.size}")
 
@@ -155,7 +171,7 @@ def write_localizer_card(card: LocalizerCard, path: str | Path) -> None:
 def build_localizer(card: LocalizerCard) -> Localizer:
     """An untrained localiser of the card's shape (weights are loaded separately); WeightsError for a bad trunk."""
     try:
-        return Localizer(create_model(card.trunk), card.width)
+        return Localizer(create_model(card.trunk), card.width, card.regression)
     except ValueError as exc:
         raise WeightsError(f"the localizer card's trunk {card.trunk!r} cannot carry a localiser: {exc}") from exc
 
@@ -177,27 +193,45 @@ def load_localizer(card_path: str | Path) -> tuple[Localizer, LocalizerCard]:
     return net.eval(), card
 
 
-def heads_to_maps(heat: torch.Tensor, size: torch.Tensor, offset: torch.Tensor,
-                  stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One image's raw head outputs → (heat in [0, 1], size in model pixels, offset in cells) as numpy."""
-    return (torch.sigmoid(heat[0]).float().numpy(), (torch.exp(size.clamp(-4, 6)) * stride).float().numpy(),
-            torch.sigmoid(offset).float().numpy())
+def mirror_merge(heads: tuple[torch.Tensor, ...], mirrored: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """"sides" heads of an image and of its mirror image, averaged in the image's frame (left and right swapped)."""
+    heat, sides = heads
+    m_heat, m_sides = (h.flip(-1) for h in mirrored)
+    return (heat + m_heat) / 2, (sides + m_sides[:, [2, 1, 0, 3]]) / 2
+
+
+def decode_heads(heads: tuple[torch.Tensor, ...], stride: int, top_k: int,
+                 min_score: float = 0.0) -> list[tuple[Box, float]]:
+    """One image's raw head outputs (batch of 1) → boxes on the model input with scores, highest first."""
+    heat = torch.sigmoid(heads[0][0, 0]).float().numpy()
+    if len(heads) == 2:
+        sides = (torch.exp(heads[1][0].clamp(-4, 6)) * stride).float().numpy()
+        return decode_sides(heat, sides, stride, top_k=top_k, min_score=min_score)
+    size = (torch.exp(heads[1][0].clamp(-4, 6)) * stride).float().numpy()
+    return decode(heat, size, torch.sigmoid(heads[2][0]).float().numpy(), stride, top_k=top_k, min_score=min_score)
 
 
 def boxes_from_heads(heads: tuple[torch.Tensor, ...], stride: int, top_k: int, lb: Any,
                      shape: tuple[int, int], min_score: float = 0.0) -> list[tuple[Box, float]]:
     """Decoded boxes of one image, in pixels of the image as loaded, highest score first."""
-    heat, size, offset = heads_to_maps(*(h[0] for h in heads), stride=stride)
-    found = decode(heat, size, offset, stride, top_k=top_k, min_score=min_score)
-    out = [(to_image(b, lb, shape), s) for b, s in found]
+    out = [(to_image(b, lb, shape), s) for b, s in decode_heads(heads, stride, top_k, min_score)]
     return [(b, s) for b, s in out if b[2] > 0 and b[3] > 0]
+
+
+def run_heads(net: Localizer, grays: Sequence[np.ndarray], card: LocalizerCard) -> tuple[tuple[torch.Tensor, ...], list]:
+    """The heads of a batch of images (mirror-averaged when the card says so) and each image's letterbox."""
+    prepped = [preprocess(g, card.preprocess) for g in grays]
+    heads = net(torch.from_numpy(np.stack([x for x, _ in prepped])))
+    if card.mirror:
+        heads = mirror_merge(heads, net(torch.from_numpy(np.stack([preprocess(hflip(g), card.preprocess)[0]
+                                                                     for g in grays]))))
+    return heads, [lb for _, lb in prepped]
 
 
 @torch.no_grad()
 def localize(net: Localizer, gray: np.ndarray, card: LocalizerCard, min_score: float = 0.0) -> list[tuple[Box, float]]:
     """Fracture boxes (x, y, w, h) on the image as loaded, with scores, highest first."""
-    x, lb = preprocess(gray, card.preprocess)
-    heads = net(torch.from_numpy(x)[None])
+    heads, (lb,) = run_heads(net, [gray], card)
     return boxes_from_heads(heads, card.stride, card.top_k, lb, gray.shape[:2], min_score)
 
 
@@ -208,9 +242,8 @@ def top_box_scores(net: Localizer, grays: Sequence[np.ndarray], card: LocalizerC
     out = []
     for start in range(0, len(grays), batch):
         chunk = grays[start:start + batch]
-        prepped = [preprocess(g, card.preprocess) for g in chunk]
-        heads = net(torch.from_numpy(np.stack([x for x, _ in prepped])))
-        for k, (gray, (_, lb)) in enumerate(zip(chunk, prepped)):
+        heads, lbs = run_heads(net, chunk, card)
+        for k, (gray, lb) in enumerate(zip(chunk, lbs)):
             found = boxes_from_heads(tuple(h[k:k + 1] for h in heads), card.stride, card.top_k, lb, gray.shape[:2])
             out.append(max((s for _, s in found), default=0.0))
         if progress is not None:

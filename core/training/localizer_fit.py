@@ -4,9 +4,10 @@
 The trunk starts from a shipped classifier (its card is `--trunk`); its first stages (stride 8) are
 frozen and their activations cached once per view (plain and mirrored, boxes mirrored with them).
 Each epoch sees every fractured train image and as many normal ones drawn afresh; the epoch with
-the best val AP50 is kept. Box-score thresholds for both operating points are set on val; test is
-measured once, at the end. Every epoch is checkpointed; `--resume` continues; `--budget-min` bounds
-the wall time.
+the best val AP50 is kept, and for the "sides" regression whether averaging the maps of each image
+and its mirror image (a cached view of val and test too) pays on val. Box-score thresholds for both
+operating points are set on val; test is measured once, at the end. Every epoch is checkpointed;
+`--resume` continues; `--budget-min` bounds the wall time.
 """
 from __future__ import annotations
 
@@ -25,19 +26,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.data.boxes import Box, centre_targets, to_model
+from core.data.boxes import Box, centre_targets, side_targets, to_model
 from core.data.fracatlas import load_gray_images, read_boxes, read_labels
 from core.data.preprocess import PreprocessConfig, letterbox
 from core.evaluation.localization import choose_thresholds, measure, subgroups
 from core.models.cards import WeightsFile
-from core.models.localizer import LOCALIZER_CARD, Localizer, LocalizerCard, boxes_from_heads, write_localizer_card
+from core.models.localizer import LOCALIZER_CARD, Localizer, LocalizerCard, boxes_from_heads, mirror_merge, write_localizer_card
 from core.models.weights import load_model, save_tensors, sha256
 from core.settings import cache_dir, data_dir, reports_dir, weights_dir
 from core.training import stem_cache
 from core.training.reproducibility import make_deterministic
 
 log = logging.getLogger("core.localizer")
-VIEWS = {"train": ("plain", "flip"), "val": ("plain",), "test": ("plain",)}
+DESCRIPTIONS = {
+    "centre": "Fracture localiser: CenterNet-style centre/size/offset heads on a stride-8 feature pyramid over the "
+              "shipped classifier's trunk.",
+    "sides": "Fracture localiser: a CenterNet-style centre heat map and TTFNet-style side distances (GIoU loss at "
+             "every cell inside a box) on a stride-8 feature pyramid over the shipped classifier's trunk.",
+}
+VIEWS = {"train": ("plain", "flip"), "val": ("plain", "flip"), "test": ("plain", "flip")}
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,9 @@ class FitConfig:
     lr: float = 1e-3
     wd: float = 1e-4
     negatives: float = 1.0
-    size_weight: float = 0.5
+    regression: str = "centre"  # or "sides": every cell inside a box regresses its sides (GIoU loss)
+    size_weight: float = 0.5  # "centre": weight of the L1 of log size
+    box_weight: float = 2.0  # "sides": weight of the GIoU loss
     patience: int = 5
     budget_min: float = 60.0  # a safety net only: 10 epochs take about 26 min here
     seed: int = 0
@@ -104,11 +113,14 @@ def load_split(fc: FitConfig, split: str, all_boxes: dict[str, list[Box]]) -> Sp
                      {n: list(all_boxes[n]) for n in names if n in all_boxes})
 
 
-def targets(split: SplitData, view: str, pcfg: PreprocessConfig, stride: int) -> dict[str, np.ndarray]:
-    """Dense centre targets of every image with boxes under one view: heat, log size in cells, offset, mask."""
+def targets(split: SplitData, view: str, pcfg: PreprocessConfig, stride: int,
+            regression: str = "centre") -> dict[str, np.ndarray]:
+    """Dense targets of every image with boxes under one view: heat, log size in cells, offset and mask
+    ("centre"), or heat, each cell's box and weight ("sides")."""
     g = pcfg.size // stride
-    out = {k: np.zeros((len(split.names),) + s, np.float32)
-           for k, s in {"heat": (g, g), "size": (2, g, g), "offset": (2, g, g), "mask": (g, g)}.items()}
+    shapes = {"heat": (g, g), "size": (2, g, g), "offset": (2, g, g), "mask": (g, g)} if regression == "centre" \
+        else {"heat": (g, g), "box": (4, g, g), "weight": (g, g)}
+    out = {k: np.zeros((len(split.names),) + s, np.float32) for k, s in shapes.items()}
     for i, (name, gray) in enumerate(zip(split.names, split.grays)):
         boxes = split.boxes.get(name, [])
         if not boxes:
@@ -116,8 +128,14 @@ def targets(split: SplitData, view: str, pcfg: PreprocessConfig, stride: int) ->
         if view == "flip":
             boxes = [flip_box(b, gray.shape[1]) for b in boxes]
         lb = letterbox(gray, pcfg.size)[1]
-        t = centre_targets([to_model(b, lb) for b in boxes], g, stride)
-        out["heat"][i], out["offset"][i], out["mask"][i] = t.heat, t.offset, t.mask
+        model_boxes = [to_model(b, lb) for b in boxes]
+        t = centre_targets(model_boxes, g, stride)
+        out["heat"][i] = t.heat
+        if regression == "sides":
+            sides = side_targets(model_boxes, g, stride)
+            out["box"][i], out["weight"][i] = sides.box, sides.weight
+            continue
+        out["offset"][i], out["mask"][i] = t.offset, t.mask
         out["size"][i] = np.log(np.maximum(t.size, 1e-3) / stride) * t.mask
     return out
 
@@ -141,6 +159,26 @@ def box_loss(heads: tuple[torch.Tensor, ...], t: dict[str, torch.Tensor], size_w
     return focal_loss(heat[:, 0], t["heat"]) + size_weight * l_size + l_off
 
 
+def sides_loss(heads: tuple[torch.Tensor, ...], t: dict[str, torch.Tensor], box_weight: float,
+               stride: int) -> torch.Tensor:
+    """Focal heat loss + GIoU loss of the boxes every weighted cell regresses (TTFNet-style)."""
+    from torchvision.ops import generalized_box_iou_loss
+
+    heat, sides = heads
+    g = sides.shape[-1]
+    centre = (torch.arange(g, dtype=sides.dtype) + 0.5) * stride
+    cy, cx = torch.meshgrid(centre, centre, indexing="ij")
+    d = torch.exp(sides.clamp(-4, 6)) * stride
+    pred = torch.stack([cx - d[:, 0], cy - d[:, 1], cx + d[:, 2], cy + d[:, 3]], 1)
+    w = t["weight"]
+    take = w > 0
+    focal = focal_loss(heat[:, 0], t["heat"])
+    if not take.any():
+        return focal
+    giou = generalized_box_iou_loss(pred.permute(0, 2, 3, 1)[take], t["box"].permute(0, 2, 3, 1)[take], reduction="none")
+    return focal + box_weight * (giou * w[take]).sum() / w[take].sum()
+
+
 def epoch_order(y: np.ndarray, negatives: float, rng: np.random.Generator) -> np.ndarray:
     """Every fractured image and `negatives` × as many normal ones, shuffled."""
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
@@ -149,7 +187,7 @@ def epoch_order(y: np.ndarray, negatives: float, rng: np.random.Generator) -> np
 
 
 def train_epoch(net: Localizer, opt: torch.optim.Optimizer, sched: Any, train: SplitData,
-                tgt: dict[str, dict[str, np.ndarray]], fc: FitConfig, epoch: int) -> float:
+                tgt: dict[str, dict[str, np.ndarray]], fc: FitConfig, epoch: int, stride: int) -> float:
     """One pass: a random view per image; returns the mean loss."""
     net.train()
     net.stem.eval()
@@ -162,7 +200,9 @@ def train_epoch(net: Localizer, opt: torch.optim.Optimizer, sched: Any, train: S
         vs = [VIEWS["train"][v] for v in views[idx]]
         z = torch.from_numpy(np.stack([train.stems[v][i] for v, i in zip(vs, idx)]).astype(np.float32))
         t = {k: torch.from_numpy(np.stack([tgt[v][k][i] for v, i in zip(vs, idx)])) for k in tgt["plain"]}
-        loss = box_loss(net.forward_from_stem(z), t, fc.size_weight)
+        heads = net.forward_from_stem(z)
+        loss = box_loss(heads, t, fc.size_weight) if fc.regression == "centre" \
+            else sides_loss(heads, t, fc.box_weight, stride)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -173,13 +213,15 @@ def train_epoch(net: Localizer, opt: torch.optim.Optimizer, sched: Any, train: S
 
 @torch.no_grad()
 def predict_split(net: Localizer, split: SplitData, pcfg: PreprocessConfig, stride: int,
-                  top_k: int = 10, batch: int = 32) -> dict[str, list[list[float]]]:
-    """Top-k boxes of every image of a split from its cached plain stem, in image pixels."""
+                  top_k: int = 10, batch: int = 32, mirror: bool = False) -> dict[str, list[list[float]]]:
+    """Top-k boxes of every image of a split from its cached stems (plain, and mirrored to average), in image pixels."""
     net.eval()
     out: dict[str, list[list[float]]] = {}
     for start in range(0, len(split.names), batch):
-        z = torch.from_numpy(split.stems["plain"][start:start + batch].astype(np.float32))
-        heads = net.forward_from_stem(z)
+        heads = net.forward_from_stem(torch.from_numpy(split.stems["plain"][start:start + batch].astype(np.float32)))
+        if mirror:
+            flipped = split.stems["flip"][start:start + batch].astype(np.float32)
+            heads = mirror_merge(heads, net.forward_from_stem(torch.from_numpy(flipped)))
         for k, gray in enumerate(split.grays[start:start + batch]):
             lb = letterbox(gray, pcfg.size)[1]
             found = boxes_from_heads(tuple(h[k:k + 1] for h in heads), stride, top_k, lb, gray.shape[:2])
@@ -187,21 +229,21 @@ def predict_split(net: Localizer, split: SplitData, pcfg: PreprocessConfig, stri
     return out
 
 
-def val_ap(net: Localizer, val: SplitData, pcfg: PreprocessConfig, stride: int) -> float:
+def val_ap(net: Localizer, val: SplitData, pcfg: PreprocessConfig, stride: int, mirror: bool = False) -> float:
     """AP50 of the val split (the selection figure)."""
     from core.evaluation.detection import ap50
     from core.evaluation.localization import scored
 
-    return ap50(val.truth, scored(predict_split(net, val, pcfg, stride)))
+    return ap50(val.truth, scored(predict_split(net, val, pcfg, stride, mirror=mirror)))
 
 
 def build(fc: FitConfig) -> tuple[Localizer, LocalizerCard, dict[str, Any]]:
     """The localiser on the trunk's trained weights, a card skeleton and a record of its start."""
     trunk, tcard = load_model(fc.trunk)
-    net = Localizer(trunk, fc.width)
+    net = Localizer(trunk, fc.width, fc.regression)
     net.freeze_stem()
     pcfg = tcard.preprocess.with_(size=fc.size)
-    card = LocalizerCard(trunk=tcard.architecture, preprocess=pcfg, width=fc.width,
+    card = LocalizerCard(trunk=tcard.architecture, preprocess=pcfg, width=fc.width, regression=fc.regression,
                          thresholds={"high_sensitivity": 1.0, "balanced": 1.0})
     start = {"trunk_card": tcard.name, "trunk_weights": tcard.weights.file, "trunk_sha256": tcard.weights.sha256}
     return net, card, start
@@ -223,6 +265,7 @@ class Progress:
     epoch: int = 0
     best_ap: float = -1.0
     best_epoch: int = 0
+    best_mirror: bool = False
     best_state: dict[str, torch.Tensor] | None = None
     log: list[dict[str, Any]] = field(default_factory=list)
     prior_s: float = 0.0
@@ -233,7 +276,7 @@ class Progress:
 def fit(net: Localizer, splits: dict[str, SplitData], pcfg: PreprocessConfig, fc: FitConfig,
         stride: int) -> Progress:
     """Epoch loop: train, val AP50, checkpoint; early stop, wall-clock budget, resume."""
-    tgt = {v: targets(splits["train"], v, pcfg, stride) for v in VIEWS["train"]}
+    tgt = {v: targets(splits["train"], v, pcfg, stride, fc.regression) for v in VIEWS["train"]}
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=fc.lr, weight_decay=fc.wd)
     steps = fc.epochs * -(-len(epoch_order(splits["train"].y, fc.negatives, np.random.default_rng(0))) // fc.batch)
@@ -241,16 +284,19 @@ def fit(net: Localizer, splits: dict[str, SplitData], pcfg: PreprocessConfig, fc
     prog, t0 = _resume(fc, net, opt, sched), time.time()
     for epoch in range(prog.epoch, fc.epochs):
         e0 = time.time()
-        loss = train_epoch(net, opt, sched, splits["train"], tgt, fc, epoch)
+        loss = train_epoch(net, opt, sched, splits["train"], tgt, fc, epoch, stride)
         ap = val_ap(net, splits["val"], pcfg, stride)
+        mirrored = val_ap(net, splits["val"], pcfg, stride, mirror=True) if fc.regression == "sides" else -1.0
         prog.epoch = epoch + 1
-        if ap > prog.best_ap:
-            prog.best_ap, prog.best_epoch = ap, epoch + 1
+        if max(ap, mirrored) > prog.best_ap:
+            prog.best_ap, prog.best_epoch, prog.best_mirror = max(ap, mirrored), epoch + 1, mirrored > ap
             prog.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         row = {"epoch": epoch + 1, "loss": loss, "val_ap50": ap, "seconds": round(time.time() - e0, 1)}
+        if fc.regression == "sides":
+            row["val_ap50_mirror"] = mirrored
         prog.log.append(row)
-        log.info("epoch %d loss %.4f val AP50 %.4f (best %.4f @ %d) %.0fs", epoch + 1, loss, ap,
-                 prog.best_ap, prog.best_epoch, row["seconds"])
+        log.info("epoch %d loss %.4f val AP50 %.4f, mirrored %.4f (best %.4f @ %d) %.0fs", epoch + 1, loss, ap,
+                 mirrored, prog.best_ap, prog.best_epoch, row["seconds"])
         torch.save({"progress": prog, "model": net.state_dict(), "opt": opt.state_dict(),
                     "sched": sched.state_dict(), "elapsed": prog.prior_s + time.time() - t0}, fc.run_dir / "last.pt")
         if epoch + 1 - prog.best_epoch >= fc.patience:
@@ -281,7 +327,9 @@ def finish(net: Localizer, card: LocalizerCard, splits: dict[str, SplitData], fc
            prog: Progress, start: dict[str, Any], environment: dict[str, Any]) -> LocalizerCard:
     """Best weights → thresholds on val → val and test figures → weights, card and box files."""
     net.load_state_dict(prog.best_state)
-    preds = {s: predict_split(net, splits[s], card.preprocess, card.stride, card.top_k) for s in ("val", "test")}
+    card = card.with_(mirror=prog.best_mirror)
+    preds = {s: predict_split(net, splits[s], card.preprocess, card.stride, card.top_k, mirror=card.mirror)
+             for s in ("val", "test")}
     thresholds = choose_thresholds(splits["val"].truth, preds["val"])
     metrics = {s: split_metrics(fc, splits[s], s, preds[s], thresholds) for s in preds}
     box_dir = fc.reports / "localizer"
@@ -291,8 +339,8 @@ def finish(net: Localizer, card: LocalizerCard, splits: dict[str, SplitData], fc
     card = card.with_(thresholds=thresholds, metrics=metrics, init=start, weights=_save_weights(net, card, fc.out),
                       training=_record(fc, prog, environment), data=_data_note(splits["train"]),
                       created=datetime.now(UTC).isoformat(timespec="seconds"),
-                      description="Fracture localiser: CenterNet-style centre/size/offset heads on a stride-8 "
-                                  "feature pyramid over the shipped classifier's trunk.")
+                      description=DESCRIPTIONS[card.regression] + (" Maps of the image and its mirror image are "
+                                                                   "averaged." if card.mirror else ""))
     write_localizer_card(card, fc.out / LOCALIZER_CARD)
     write_localizer_card(card, fc.reports / LOCALIZER_CARD)  # beside scope.json: not a classifier card
     return card

@@ -1,10 +1,10 @@
-"""Boxes between image and model input, and dense centre targets that decode back to the boxes."""
+"""Boxes between image and model input, and dense centre and side targets that decode back to the boxes."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.data.boxes import centre_targets, decode, to_image, to_model
+from core.data.boxes import centre_targets, decode, decode_sides, peaks, side_targets, to_image, to_model
 from core.data.preprocess import letterbox
 from core.evaluation.detection import iou
 
@@ -36,3 +36,37 @@ def test_bad_targets_are_named():
         centre_targets([(1, 1, 0, 5)], grid=4, stride=8)
     with pytest.raises(ValueError, match="grid must be"):
         centre_targets([], grid=0, stride=8)
+
+
+def test_side_targets_cover_each_box_and_decode_back_to_it():
+    boxes = [(40.0, 50.0, 40.0, 24.0), (200.0, 150.0, 30.0, 30.0)]
+    t = side_targets(boxes, grid=18, stride=16)
+    for x, y, w, h in boxes:
+        i, j = int((y + h / 2) // 16), int((x + w / 2) // 16)
+        assert t.weight[i, j] == pytest.approx(1.0)
+        assert t.box[:, i, j] == pytest.approx([x, y, x + w, y + h])
+    inside = t.weight > 0
+    assert inside.sum() > 2  # more than the centre cells regress a box
+    assert t.weight[0, 0] == 0 and t.box[:, 0, 0].tolist() == [0, 0, 0, 0]
+    heat = centre_targets(boxes, grid=18, stride=16).heat
+    centres = (np.arange(18) + 0.5) * 16
+    sides = np.stack([centres[None, :] - t.box[0], centres[:, None] - t.box[1],
+                      t.box[2] - centres[None, :], t.box[3] - centres[:, None]])
+    found = decode_sides(heat, sides, stride=16, top_k=5, min_score=0.5)
+    assert len(found) == 2
+    for box in boxes:
+        assert max(iou(box, f) for f, _ in found) == pytest.approx(1.0)
+
+
+def test_a_smaller_box_keeps_its_cells_inside_a_larger_one():
+    big, small = (0.0, 0.0, 160.0, 160.0), (64.0, 64.0, 16.0, 16.0)
+    t = side_targets([small, big], grid=10, stride=16)
+    assert t.box[:, 4, 4].tolist() == [64, 64, 80, 80]
+    assert t.box[:, 1, 1].tolist() == [0, 0, 160, 160]
+
+
+def test_peaks_are_local_maxima_highest_first():
+    heat = np.zeros((6, 6), np.float32)
+    heat[1, 1], heat[1, 2], heat[4, 4] = 0.9, 0.5, 0.7
+    assert peaks(heat, top_k=5, min_score=0.1) == [(1, 1, pytest.approx(0.9)), (4, 4, pytest.approx(0.7))]
+    assert peaks(heat, top_k=1) == [(1, 1, pytest.approx(0.9))]

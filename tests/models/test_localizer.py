@@ -9,7 +9,16 @@ import pytest
 import torch
 
 from core.errors import WeightsError
-from core.models.localizer import Localizer, LocalizerCard, build_localizer, load_localizer, localize, read_localizer_card
+from core.models.localizer import (
+    Localizer,
+    LocalizerCard,
+    build_localizer,
+    load_localizer,
+    localize,
+    mirror_merge,
+    read_localizer_card,
+    top_box_scores,
+)
 from core.models.registry import REGISTRY, create_model
 from core.models.weights import find_cards
 
@@ -93,3 +102,44 @@ def test_a_card_naming_an_unfit_trunk_is_a_weights_error(localized):
         build_localizer(card.with_(trunk="custom_cnn"))
     with pytest.raises(WeightsError, match="nonexistent"):
         build_localizer(card.with_(trunk="nonexistent"))
+
+
+def test_the_sides_regression_has_four_distances_per_cell():
+    net = Localizer(create_model("efficientnet_lite0"), regression="sides").eval()
+    heat, sides = net(torch.zeros(2, 3, 96, 96))
+    assert heat.shape == (2, 1, 12, 12) and sides.shape == (2, 4, 12, 12)
+    assert set(net.state_dict()) >= {"heat.2.bias", "sides.2.bias"} and not hasattr(net, "offset")
+    with pytest.raises(ValueError, match="regression must be one of"):
+        Localizer(create_model("efficientnet_lite0"), regression="corners")
+
+
+def test_mirror_merge_averages_in_the_image_frame():
+    heat = torch.zeros(1, 1, 2, 4)
+    heat[0, 0, 0, 0] = 4.0  # a peak at the left edge …
+    sides = torch.zeros(1, 4, 2, 4)
+    sides[0, 0] = 1.0  # … with a long left side
+    m_heat, m_sides = heat.flip(-1), sides.flip(-1)[:, [2, 1, 0, 3]]  # what the mirror image gives
+    merged_heat, merged_sides = mirror_merge((heat, sides), (m_heat, m_sides))
+    assert torch.equal(merged_heat, heat) and torch.equal(merged_sides, sides)
+    lopsided = mirror_merge((heat, sides), (torch.zeros_like(heat), torch.zeros_like(sides)))
+    assert lopsided[0][0, 0, 0, 0].item() == 2.0 and lopsided[1][0, 0, 0, 0].item() == 0.5
+
+
+def test_card_regression_and_mirror_are_checked(localized):
+    card = read_localizer_card(localized / "weights" / "localizer.json")
+    assert card.regression == "centre" and not card.mirror
+    with pytest.raises(WeightsError, match="regression must be one of"):
+        LocalizerCard.from_dict(card.to_dict() | {"regression": "corners"})
+    with pytest.raises(WeightsError, match="mirror averaging needs"):
+        LocalizerCard.from_dict(card.to_dict() | {"mirror": True})
+
+
+def test_a_mirrored_sides_localizer_finds_boxes_on_the_image(localized, xray_gray):
+    card = read_localizer_card(localized / "weights" / "localizer.json").with_(regression="sides", mirror=True)
+    torch.manual_seed(0)
+    net = build_localizer(card).eval()
+    found = localize(net, xray_gray, card)
+    assert 0 < len(found) <= card.top_k
+    h, w = xray_gray.shape
+    assert all(x >= 0 and y >= 0 and x + bw <= w + 1e-6 and y + bh <= h + 1e-6 for (x, y, bw, bh), _ in found)
+    assert top_box_scores(net, [xray_gray], card)[0] == pytest.approx(found[0][1])

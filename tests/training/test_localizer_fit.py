@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from core.data.preprocess import PreprocessConfig
-from core.training.localizer_fit import SplitData, box_loss, epoch_order, flip_box, focal_loss, parse, targets
+from core.training.localizer_fit import SplitData, box_loss, epoch_order, flip_box, focal_loss, parse, sides_loss, targets
 
 
 def test_flip_box_mirrors_about_the_image_width():
@@ -78,3 +78,21 @@ def test_a_tiny_run_writes_weights_card_and_box_files(localized):
     assert t["balanced"] >= t["high_sensitivity"]  # fewer false boxes allowed at the balanced point
     assert (localized / "reports" / "localizer.json").is_file()
     assert not (localized / "reports" / "cards" / "localizer.json").exists()  # the page reads cards/ as classifiers
+
+
+def test_sides_targets_weight_the_cells_inside_the_box_and_nothing_on_normals():
+    t = targets(_split(), "plain", PreprocessConfig(size=128), stride=8, regression="sides")
+    assert set(t) == {"heat", "box", "weight"}
+    assert t["weight"][1].sum() == 0 and t["weight"][0, 5, 5] == pytest.approx(1.0)
+    assert t["box"][0, :, 5, 5] == pytest.approx([32, 32, 48, 48])
+    assert (t["weight"][0] > 0).sum() >= 4  # the 16-px box holds 2 × 2 cell centres
+
+
+def test_sides_loss_rewards_the_right_box():
+    t = {"heat": torch.zeros(1, 2, 2), "weight": torch.zeros(1, 2, 2), "box": torch.zeros(1, 4, 2, 2)}
+    heat = torch.full((1, 1, 2, 2), -9.0)
+    exact = torch.full((1, 4, 2, 2), float(np.log(0.5)))  # half a cell to every side: the cell itself
+    assert sides_loss((heat, exact), t, 1.0, stride=8).item() < 1e-3  # no box: the sides cost nothing
+    t["weight"][0, 0, 0], t["box"][0, :, 0, 0] = 1.0, torch.tensor([0.0, 0.0, 8.0, 8.0])
+    assert sides_loss((heat, exact), t, 1.0, stride=8).item() < 1e-3
+    assert sides_loss((heat, exact + 2.0), t, 1.0, stride=8).item() > 0.5
