@@ -4,7 +4,8 @@ Rules where they are certain (a strongly coloured image, an almost blank frame; 
 Modality is not a radiograph is already refused by `core.data.loading`), then a learned gate: a
 frozen ImageNet EfficientNet-Lite0 trunk (its own float16 copy, independent of the classifiers; its
 first four blocks are the classifier's frozen stem), pooled at a few depths ("taps": per-channel
-mean and std, a coarse grid of means) into an embedding, and a small softmax head over
+mean and std, a coarse grid of means) into an embedding (optionally averaged over the four quarter
+turns of the input, the card's `turns`), and a small softmax head over
 {radiograph, photo, document, screen_photo, pattern, modality}. The image is refused when
 P(radiograph) is below a threshold chosen on FracAtlas `val` radiographs under every shift of
 `core.data.shifts`; the refusal names the most likely family.
@@ -131,13 +132,18 @@ def pool(outputs: list[torch.Tensor], taps: Sequence[Tap]) -> np.ndarray:
 
 
 def embed(trunk: nn.Module, taps: Sequence[Tap], grays: list[np.ndarray], cfg: PreprocessConfig,
-          batch: int = 4) -> np.ndarray:
-    """Embeddings of uint8 grayscale images (small channels-last batches are the fastest on a CPU here)."""
+          batch: int = 4, turns: int = 1) -> np.ndarray:
+    """Embeddings of uint8 grayscale images (small channels-last batches are the fastest on a CPU here);
+    with `turns` > 1, the mean embedding of the input turned by 0°, 90°, … (turns ∈ {1, 2, 4})."""
+    if turns not in (1, 2, 4):
+        raise ValueError(f"turns must be 1, 2 or 4, got {turns!r}")
     out = []
     with torch.inference_mode():
         for i in range(0, len(grays), batch):
             x = torch.from_numpy(np.stack([preprocess(g, cfg)[0] for g in grays[i:i + batch]]))
-            out.append(pool(trunk(x.contiguous(memory_format=torch.channels_last)), taps))
+            x = torch.cat([x.rot90(k, (2, 3)) for k in range(turns)])
+            z = pool(trunk(x.contiguous(memory_format=torch.channels_last)), taps)
+            out.append(z.reshape(turns, len(z) // turns, -1).mean(0))
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 
@@ -204,11 +210,12 @@ class ScopeModel:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     reference: Reference | None = None
     distance_threshold: float = float("inf")
+    turns: int = 1  # embeddings averaged over this many quarter turns of the input
 
     def embedding(self, image: LoadedImage) -> np.ndarray:
         """The (D,) embedding of one image."""
         with self.lock:
-            return embed(self.trunk, self.taps, [image.pixels], self.cfg)[0]
+            return embed(self.trunk, self.taps, [image.pixels], self.cfg, turns=self.turns)[0]
 
     def probabilities(self, image: LoadedImage) -> np.ndarray:
         """Class probabilities (over `classes`) for one image."""
@@ -267,7 +274,8 @@ class ScopeModel:
             if "ref.mean" in tensors else None
         return cls(trunk, taps, PreprocessConfig.from_dict(card["preprocess"]), head, float(card["threshold"]),
                    tuple(card["classes"]), card, reference=ref,
-                   distance_threshold=float(card.get("distance_threshold", float("inf"))))
+                   distance_threshold=float(card.get("distance_threshold", float("inf"))),
+                   turns=int(card.get("turns", 1)))
 
 
 def taps_to_json(taps: Sequence[Tap]) -> list[dict[str, Any]]:

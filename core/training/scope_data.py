@@ -164,29 +164,29 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init(state: dict[str, torch.Tensor], taps: Sequence[Tap], pre: dict[str, Any], seed: int,
-          colour_paths: Sequence[str], gallery_paths: Sequence[str]) -> None:
+          colour_paths: Sequence[str], gallery_paths: Sequence[str], turns: int = 1) -> None:
     """Worker set-up: one thread, the trunk, the preprocessing and a drawer."""
     torch.set_num_threads(1)
     trunk = build_trunk(taps)
     trunk.load_state_dict(state)
     _WORKER.update(trunk=trunk, taps=tuple(taps), pre=PreprocessConfig.from_dict(pre),
-                   draw=Drawer(seed, colour_paths, gallery_paths))
+                   draw=Drawer(seed, colour_paths, gallery_paths), turns=turns)
 
 
 def _embed_chunk(items: Sequence[Item]) -> tuple[np.ndarray, list[str]]:
     """Draw and embed a chunk of items in a worker; also the rule that refuses each picture."""
     images = [_WORKER["draw"](it) for it in items]
-    x = embed(_WORKER["trunk"], _WORKER["taps"], [im.pixels for im in images], _WORKER["pre"])
+    x = embed(_WORKER["trunk"], _WORKER["taps"], [im.pixels for im in images], _WORKER["pre"], turns=_WORKER["turns"])
     return x.astype(np.float32), [rule_family(im) or "" for im in images]
 
 
 def embed_items(items: Sequence[Item], trunk: torch.nn.Module, taps: Sequence[Tap], pre: PreprocessConfig,
                 seed: int, workers: int = 2, colour_paths: Sequence[str] = (),
-                gallery_paths: Sequence[str] = ()) -> Embedded:
+                gallery_paths: Sequence[str] = (), turns: int = 1) -> Embedded:
     """Embed every item (in `workers` spawned processes, or in this one when workers ≤ 1); colourised
-    negatives draw on `colour_paths`, drawn windows and galleries on `gallery_paths`."""
+    negatives draw on `colour_paths`, drawn windows and galleries on `gallery_paths`; `turns` as in `embed`."""
     args = ({k: v.detach().clone() for k, v in trunk.state_dict().items()}, tuple(taps), pre.to_dict(), seed,
-            list(colour_paths), list(gallery_paths))
+            list(colour_paths), list(gallery_paths), turns)
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
     if workers <= 1:
         threads = torch.get_num_threads()

@@ -86,6 +86,7 @@ class FitConfig:
     workers: int = 2
     latency_runs: int = 20
     cache: Path | None = None
+    turns: int = 1  # embeddings averaged over this many quarter turns (core.serving.scope.embed)
 
 
 def load_trunk(init: Path, taps: Sequence[Tap]) -> tuple[nn.Module, dict[str, Any]]:
@@ -302,7 +303,7 @@ def _embed(items: list, trunk: nn.Module, pre: PreprocessConfig, cfg: FitConfig,
            gallery: Sequence[Path] = ()) -> Embedded:
     """Embed items with every tap of the candidate feature sets (reusing `cfg.cache` when it has them)."""
     taps = tuple(dict.fromkeys(t for ts in cfg.feature_sets.values() for t in ts))
-    key = _cache_key(items, trunk, pre, taps, cfg.seed, colour, gallery)
+    key = _cache_key(items, trunk, pre, taps, cfg.seed, colour, gallery, cfg.turns)
     cached = cfg.cache / f"{key}.npz" if cfg.cache is not None else None
     if cached is not None and cached.is_file():
         log.info("embeddings of %d pictures from %s", len(items), cached)
@@ -310,7 +311,7 @@ def _embed(items: list, trunk: nn.Module, pre: PreprocessConfig, cfg: FitConfig,
             return Embedded(z["x"], z["y"], z["group"], z["unit"], z["rule"], taps, tuple(int(w) for w in z["widths"]))
     t0 = time.perf_counter()
     emb = embed_items(items, trunk, taps, pre, cfg.seed, cfg.workers, [str(p) for p in colour],
-                      [str(p) for p in gallery])
+                      [str(p) for p in gallery], cfg.turns)
     log.info("embedded %d pictures in %.0f s", len(items), time.perf_counter() - t0)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -319,7 +320,7 @@ def _embed(items: list, trunk: nn.Module, pre: PreprocessConfig, cfg: FitConfig,
 
 
 def _cache_key(items: list, trunk: nn.Module, pre: PreprocessConfig, taps: Sequence[Tap], seed: int,
-               colour: Sequence[Path], gallery: Sequence[Path]) -> str:
+               colour: Sequence[Path], gallery: Sequence[Path], turns: int = 1) -> str:
     """A digest of everything an embedding depends on (items, weights, preprocessing, taps, seed, extras,
     and the code that shifts, preprocesses, draws and embeds)."""
     import hashlib
@@ -329,8 +330,8 @@ def _cache_key(items: list, trunk: nn.Module, pre: PreprocessConfig, taps: Seque
     from core.serving import scope
     from core.training import scope_data, scope_negatives, scope_render
 
-    h = hashlib.sha256(repr((items, pre.to_dict(), taps, seed, list(map(str, colour)), list(map(str, gallery))))
-                       .encode())
+    extras = (list(map(str, colour)), list(map(str, gallery))) + ((turns,) if turns != 1 else ())
+    h = hashlib.sha256(repr((items, pre.to_dict(), taps, seed, *extras)).encode())
     for v in trunk.state_dict().values():
         h.update(v.cpu().numpy().tobytes())
     for shot in sorted((scope_negatives.ROOT / "docs" / "screenshots").glob("*.png")):  # held-out pictures that change
@@ -352,7 +353,7 @@ def fit_gate(trunk: nn.Module, pre: PreprocessConfig, cfg: FitConfig) -> tuple[S
     x = fit.x[:, fit.cols(taps)]
     head = as_float32(fit_head(x, fit.y, spec, cfg.seed))
     ref = _ref32(Reference.fit(x[fit.y == 0])) if spec.get("distance") else None
-    model = ScopeModel(trunk, taps, pre, head, 0.5, reference=ref)
+    model = ScopeModel(trunk, taps, pre, head, 0.5, reference=ref, turns=cfg.turns)
     val = _embed(xray_items(xray_paths(cfg.data, "val", cfg.n_val, cfg.seed)), trunk, pre, cfg)
     xv = val.x[:, val.cols(taps)]
     model.threshold, model.distance_threshold = thresholds(head.probabilities(xv)[:, 0], model.distance(xv),
@@ -424,7 +425,8 @@ def card_for(model: ScopeModel, provenance: dict[str, Any], info: dict[str, Any]
     """The gate's card (weights/scope.json) without its tensor file entry."""
     return {"kind": KIND, "format": FORMAT, "classes": list(model.classes),
             "trunk": {"architecture": ARCHITECTURE, "frozen": True, **provenance},
-            "taps": taps_to_json(model.taps), "features": info["features"], "preprocess": model.cfg.to_dict(),
+            "taps": taps_to_json(model.taps), "turns": model.turns, "features": info["features"],
+            "preprocess": model.cfg.to_dict(),
             "head": dict(info["head"]), "threshold": model.threshold,
             **({"distance_threshold": model.distance_threshold} if model.reference is not None else {}),
             "rules": {"chroma_max": CHROMA_MAX, "blank_std": BLANK_STD},
@@ -521,7 +523,7 @@ def _run(cfg: FitConfig, command: str) -> dict[str, Any]:
     if cfg.member is not None:
         provenance["first_blocks_vs_classifier_stem"] = stem_matches_member(trunk, cfg.member)
     model, info = fit_gate(trunk, PreprocessConfig(size=cfg.size), cfg)
-    report = {"command": command, "size": cfg.size, "threshold": model.threshold,
+    report = {"command": command, "size": cfg.size, "turns": cfg.turns, "threshold": model.threshold,
               "distance_threshold": model.distance_threshold if model.reference is not None else None,
               "target_val_refusal_per_group": cfg.target, "trunk": provenance, **info}
     report.update(measure(model, trunk, cfg))
@@ -544,6 +546,7 @@ def _run(cfg: FitConfig, command: str) -> dict[str, Any]:
 def remeasure(cfg: FitConfig, gate: Path, command: str) -> dict[str, Any]:
     """An existing gate (an earlier one, say) measured with this protocol: test radiographs, held-out families."""
     model = ScopeModel.load(gate)
+    cfg = replace(cfg, turns=model.turns)
     with single_threaded():
         report = {"command": command, "gate": str(gate), "gate_sha256": model.card["weights"]["sha256"],
                   "threshold": model.threshold, **measure(model, model.trunk, cfg)}
@@ -571,6 +574,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="draw every held-out family afresh with each of these seeds (the rates pool them)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="single-threaded embedding processes")
+    p.add_argument("--turns", type=int, default=1, choices=(1, 2, 4),
+                   help="average each embedding over this many quarter turns of the input (cost: that many trunk passes)")
+    p.add_argument("--reports", type=Path, default=None, help="where reports/scope.json goes (default reports/)")
     p.add_argument("--no-cache", action="store_true", help="do not reuse or keep embeddings in .cache/scope")
     p.add_argument("--remeasure", type=Path, default=None, metavar="GATE_JSON",
                    help="fit nothing: measure this gate with the protocol above and write --remeasure-out")
@@ -582,11 +588,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("no ImageNet EfficientNet-Lite0 file: pass --init (see ../shared/pretrained/PRETRAINED.md)")
     out = args.out or weights_dir()
     member = weights_dir() / "efficientnet_lite0.json"
-    cfg = FitConfig(args.data or data_dir(), init, out, reports_dir(), member if member.is_file() else None,
+    cfg = FitConfig(args.data or data_dir(), init, out, args.reports or reports_dir(), member if member.is_file() else None,
                     args.size, args.n_train, args.shifts_per_train_image, args.n_val or None, args.n_test or None,
                     fit_per_family=args.fit_per_family,
                     heldout_per_family=args.heldout_per_family, heldout_seeds=tuple(args.heldout_seeds), seed=args.seed,
-                    workers=args.workers,
+                    workers=args.workers, turns=args.turns,
                     cache=None if args.no_cache else cache_dir().parent / "scope")
     command = "python -m core.training.scope_fit " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.remeasure is not None:

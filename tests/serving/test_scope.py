@@ -193,3 +193,26 @@ def test_without_a_gate_the_predictor_works_and_says_so(trained, tmp_path, caplo
     assert pred.scope is None and "no out-of-scope gate" in caplog.text
     result = pred.predict_source(_png(draw.letter(np.random.default_rng(4))), "letter.png")
     assert result.error is None and not result.scope_overridden
+
+
+def test_turn_averaged_embedding_is_turn_invariant(gate, xray_gray):
+    """Averaged over 4 turns, a square picture and its quarter turn embed alike (up to the preprocessing's
+    resampling); one pass apart they do not."""
+    from core.serving.scope import embed
+
+    side = min(xray_gray.shape)
+    square = np.ascontiguousarray(xray_gray[:side, :side])
+    turned = np.ascontiguousarray(np.rot90(square))
+
+    def gap(turns: int) -> float:
+        a, b = (embed(gate.trunk, gate.taps, [g], gate.cfg, turns=turns)[0] for g in (square, turned))
+        return float(np.linalg.norm(a - b) / np.linalg.norm(a))
+
+    assert gap(4) < 0.05 < 0.2 < gap(1)
+
+
+def test_turns_must_be_one_two_or_four(gate, xray_gray):
+    from core.serving.scope import embed
+
+    with pytest.raises(ValueError, match="turns must be 1, 2 or 4, got 3"):
+        embed(gate.trunk, gate.taps, [xray_gray], gate.cfg, turns=3)

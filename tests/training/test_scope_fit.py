@@ -1,6 +1,7 @@
 """Fitting the out-of-scope gate end to end on tiny data (random stem), and its building blocks."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -47,6 +48,7 @@ def test_fit_writes_a_loadable_gate_and_a_full_report(fitted):
     model = ScopeModel.load(cfg.out / "scope.json")
     assert model.threshold == pytest.approx(report["threshold"]) and 0 < model.threshold <= 1
     assert model.cfg.size == 64 and (cfg.out / scope_fit.GATE_FILE).is_file()
+    assert model.turns == 1 == json.loads((cfg.out / "scope.json").read_text())["turns"]
     assert model.reference is not None and model.distance_threshold == pytest.approx(report["distance_threshold"])
     assert report["features"] == "stem+deep" and len(report["selection"]) == 1
     saved = json.loads((cfg.reports / "scope.json").read_text())
@@ -186,3 +188,5 @@ def test_embeddings_are_cached_and_reused(fitted, tmp_path, caplog):
     assert np.array_equal(first.x, again.x) and list(first.group) == list(again.group)
     _embed(items, trunk, PreprocessConfig(size=96), cfg)  # other preprocessing: another entry
     assert len(list(tmp_path.glob("*.npz"))) == 2
+    turned = _embed(items, trunk, PreprocessConfig(size=64), dataclasses.replace(cfg, turns=4))  # and other turns
+    assert len(list(tmp_path.glob("*.npz"))) == 3 and not np.allclose(turned.x, first.x)
