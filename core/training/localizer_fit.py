@@ -60,11 +60,11 @@ class FitConfig:
     lr: float = 1e-3
     wd: float = 1e-4
     negatives: float = 1.0
-    regression: str = "centre"  # or "sides": every cell inside a box regresses its sides (GIoU loss)
+    regression: str = "sides"  # every cell inside a box regresses its sides (GIoU loss); or "centre" (CenterNet)
     size_weight: float = 0.5  # "centre": weight of the L1 of log size
     box_weight: float = 2.0  # "sides": weight of the GIoU loss
     patience: int = 5
-    budget_min: float = 60.0  # a safety net only: 10 epochs take about 26 min here
+    budget_min: float = 60.0  # a safety net only: 10 epochs take about 40 min here
     seed: int = 0
     threads: int = 2
     limit: int | None = None
@@ -212,29 +212,40 @@ def train_epoch(net: Localizer, opt: torch.optim.Optimizer, sched: Any, train: S
 
 
 @torch.no_grad()
-def predict_split(net: Localizer, split: SplitData, pcfg: PreprocessConfig, stride: int,
-                  top_k: int = 10, batch: int = 32, mirror: bool = False) -> dict[str, list[list[float]]]:
-    """Top-k boxes of every image of a split from its cached stems (plain, and mirrored to average), in image pixels."""
+def predict_views(net: Localizer, split: SplitData, pcfg: PreprocessConfig, stride: int, top_k: int = 10,
+                  batch: int = 32, mirrors: tuple[bool, ...] = (False,)) -> dict[bool, dict[str, list[list[float]]]]:
+    """Top-k boxes of every image of a split from its cached stems, in image pixels, for each of `mirrors`
+    (False: the plain maps; True: plain and mirrored maps averaged), from one forward pass per view."""
     net.eval()
-    out: dict[str, list[list[float]]] = {}
+    out: dict[bool, dict[str, list[list[float]]]] = {m: {} for m in mirrors}
     for start in range(0, len(split.names), batch):
-        heads = net.forward_from_stem(torch.from_numpy(split.stems["plain"][start:start + batch].astype(np.float32)))
-        if mirror:
+        plain = net.forward_from_stem(torch.from_numpy(split.stems["plain"][start:start + batch].astype(np.float32)))
+        heads = {False: plain}
+        if True in mirrors:
             flipped = split.stems["flip"][start:start + batch].astype(np.float32)
-            heads = mirror_merge(heads, net.forward_from_stem(torch.from_numpy(flipped)))
+            heads[True] = mirror_merge(plain, net.forward_from_stem(torch.from_numpy(flipped)))
         for k, gray in enumerate(split.grays[start:start + batch]):
             lb = letterbox(gray, pcfg.size)[1]
-            found = boxes_from_heads(tuple(h[k:k + 1] for h in heads), stride, top_k, lb, gray.shape[:2])
-            out[split.names[start + k]] = [[*map(float, b), float(s)] for b, s in found]
+            for m in mirrors:
+                found = boxes_from_heads(tuple(h[k:k + 1] for h in heads[m]), stride, top_k, lb, gray.shape[:2])
+                out[m][split.names[start + k]] = [[*map(float, b), float(s)] for b, s in found]
     return out
 
 
-def val_ap(net: Localizer, val: SplitData, pcfg: PreprocessConfig, stride: int, mirror: bool = False) -> float:
-    """AP50 of the val split (the selection figure)."""
+def predict_split(net: Localizer, split: SplitData, pcfg: PreprocessConfig, stride: int,
+                  top_k: int = 10, batch: int = 32, mirror: bool = False) -> dict[str, list[list[float]]]:
+    """Top-k boxes of every image of a split (plain, or mirror-averaged), in image pixels."""
+    return predict_views(net, split, pcfg, stride, top_k, batch, (mirror,))[mirror]
+
+
+def val_aps(net: Localizer, val: SplitData, pcfg: PreprocessConfig, stride: int,
+            mirrors: tuple[bool, ...] = (False,)) -> list[float]:
+    """AP50 of the val split (the selection figure) for each of `mirrors`, from one pass over it."""
     from core.evaluation.detection import ap50
     from core.evaluation.localization import scored
 
-    return ap50(val.truth, scored(predict_split(net, val, pcfg, stride, mirror=mirror)))
+    preds = predict_views(net, val, pcfg, stride, mirrors=mirrors)
+    return [ap50(val.truth, scored(preds[m])) for m in mirrors]
 
 
 def build(fc: FitConfig) -> tuple[Localizer, LocalizerCard, dict[str, Any]]:
@@ -285,8 +296,8 @@ def fit(net: Localizer, splits: dict[str, SplitData], pcfg: PreprocessConfig, fc
     for epoch in range(prog.epoch, fc.epochs):
         e0 = time.time()
         loss = train_epoch(net, opt, sched, splits["train"], tgt, fc, epoch, stride)
-        ap = val_ap(net, splits["val"], pcfg, stride)
-        mirrored = val_ap(net, splits["val"], pcfg, stride, mirror=True) if fc.regression == "sides" else -1.0
+        ap, mirrored = (val_aps(net, splits["val"], pcfg, stride, (False, True)) if fc.regression == "sides"
+                        else [*val_aps(net, splits["val"], pcfg, stride), -1.0])
         prog.epoch = epoch + 1
         if max(ap, mirrored) > prog.best_ap:
             prog.best_ap, prog.best_epoch, prog.best_mirror = max(ap, mirrored), epoch + 1, mirrored > ap

@@ -96,3 +96,23 @@ def test_sides_loss_rewards_the_right_box():
     t["weight"][0, 0, 0], t["box"][0, :, 0, 0] = 1.0, torch.tensor([0.0, 0.0, 8.0, 8.0])
     assert sides_loss((heat, exact), t, 1.0, stride=8).item() < 1e-3
     assert sides_loss((heat, exact + 2.0), t, 1.0, stride=8).item() > 0.5
+
+
+def test_one_pass_scores_plain_and_mirrored_like_two():
+    """predict_views gives both the plain and the mirror-averaged boxes of predict_split, from one pass."""
+    from core.models.localizer import Localizer
+    from core.models.registry import create_model
+    from core.training.localizer_fit import predict_split, predict_views
+
+    torch.manual_seed(0)
+    net = Localizer(create_model("efficientnet_lite0"), regression="sides").eval()
+    rng = np.random.default_rng(0)
+    grays = [rng.integers(0, 255, (64, 64), dtype=np.uint8) for _ in range(3)]
+    split = SplitData(["a", "b", "c"], grays, np.array([1, 0, 0]), {"a": [(8, 8, 16, 16)]})
+    x = torch.from_numpy(rng.normal(size=(3, 3, 64, 64)).astype(np.float32))
+    with torch.no_grad():
+        split.stems = {"plain": net.stem(x).numpy(), "flip": net.stem(x.flip(-1)).numpy()}
+        both = predict_views(net, split, PreprocessConfig(size=64), 8, batch=2, mirrors=(False, True))
+        for mirror in (False, True):
+            assert both[mirror] == predict_split(net, split, PreprocessConfig(size=64), 8, batch=2, mirror=mirror)
+    assert both[False] != both[True]
