@@ -127,11 +127,11 @@ def test_mirror_merge_averages_in_the_image_frame():
 
 def test_card_regression_and_mirror_are_checked(localized):
     card = read_localizer_card(localized / "weights" / "localizer.json")
-    assert card.regression == "centre" and not card.mirror
+    assert card.regression == "sides"  # the fit's default
     with pytest.raises(WeightsError, match="regression must be one of"):
         LocalizerCard.from_dict(card.to_dict() | {"regression": "corners"})
     with pytest.raises(WeightsError, match="mirror averaging needs"):
-        LocalizerCard.from_dict(card.to_dict() | {"mirror": True})
+        LocalizerCard.from_dict(card.to_dict() | {"regression": "centre", "mirror": True})
 
 
 def test_a_mirrored_sides_localizer_finds_boxes_on_the_image(localized, xray_gray):
