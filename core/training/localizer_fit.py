@@ -64,7 +64,7 @@ class FitConfig:
     size_weight: float = 0.5  # "centre": weight of the L1 of log size
     box_weight: float = 2.0  # "sides": weight of the GIoU loss
     patience: int = 5
-    budget_min: float = 60.0  # a safety net only: 10 epochs take about 40 min here
+    budget_min: float = 60.0  # a safety net only: 10 epochs took 33 min here (2026-12-03)
     seed: int = 0
     threads: int = 2
     limit: int | None = None
