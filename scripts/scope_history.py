@@ -30,6 +30,7 @@ def entry(name: str, report: dict[str, Any], change: str, revision: str) -> dict
             "heldout_n": {f: v["refused"]["n"] for f, v in held.items()},
             "worst_radiograph_group": {"group": xr["worst_group"], "rate": xr["groups"][xr["worst_group"]]["rate"],
                                        "n": xr["groups"][xr["worst_group"]]["n"]},
+            "turns": report.get("turns", 1), "latency_ms_median": report.get("latency_ms", {}).get("median"),
             "seconds_total": report.get("seconds_total")}
 
 

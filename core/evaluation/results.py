@@ -321,7 +321,8 @@ def _scope_history(history: dict | None) -> list[str]:
              "CV worst family (fit sources)": "—" if g["cv_worst_family"] is None else g["cv_worst_family"],
              **{f"held-out {f}": f"{r:.3f} (n={g['heldout_n'][f]})" for f, r in g["heldout_refused"].items()},
              "worst radiograph group": f"{g['worst_radiograph_group']['group']} "
-                                       f"{g['worst_radiograph_group']['rate']:.1%}"} for g in history["gates"]]
+                                       f"{g['worst_radiograph_group']['rate']:.1%}",
+             "turns": g.get("turns", 1), "median ms": g.get("latency_ms_median") or "—"} for g in history["gates"]]
     return ["Gates tried (`scripts/scope_history.py`, `reports/scope_history.json`; the head is chosen by the "
             "cross-validated worst family on the fit sources, never by the held-out ones):", "",
             markdown_table(pd.DataFrame(rows)), ""]
