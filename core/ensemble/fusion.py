@@ -7,7 +7,9 @@ reports/localizer_fusion.json; `python -m core.ensemble.fit --box-fusion auto` f
 The decision: repeated stratified 5-fold cross-validation on val of two logistic models of the fracture
 label, on the ensemble's log-odds alone and on those plus the logit of the top box score; the out-of-fold
 ROC-AUC of each, and the specificity at the threshold keeping val sensitivity ≥ 0.95. Fusion pays when it
-wins by more than max(2 SD of the folds' gain, 0.005); test is not read.
+wins by more than max(2 SD of the folds' gain, 0.005); test is not read. A weight sweep (bootstrap means on val of
+ROC-AUC and of the mean specificity over sensitivities 0.85–1, where both operating points sit) shows whether the
+fitted weight also serves the high-sensitivity end.
 """
 from __future__ import annotations
 
@@ -64,7 +66,28 @@ def compare(y: np.ndarray, ens_logit: np.ndarray, box_score: np.ndarray, repeats
     return {k: {"roc_auc": float(np.mean([r[0] for r in v])), "specificity_at_95_sensitivity": float(np.mean([r[1] for r in v]))}
             for k, v in runs.items()} | {"auc_gain_mean": float(gain.mean()), "auc_gain_sd": float(gain.std()),
                                          "repeats": repeats, "folds": 5,
-                                         "fuse": bool(gain.mean() > max(2 * gain.std(), 0.005))}
+                                         "fuse": bool(gain.mean() > max(2 * gain.std(), 0.005)),
+                                         "weight_sweep": weight_sweep(y, ens_logit, box_score)}
+
+
+def high_sensitivity_specificity(y: np.ndarray, s: np.ndarray, lowest: float = 0.85) -> float:
+    """Mean specificity over sensitivity targets from `lowest` to 1 (a partial AUC where both operating points sit)."""
+    return float(np.mean([spec_at_sensitivity(y, s, t) for t in np.linspace(lowest, 1.0, 16)]))
+
+
+def weight_sweep(y: np.ndarray, ens_logit: np.ndarray, top: np.ndarray, resamples: int = 300, seed: int = 0,
+                 grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)) -> list[dict[str, float]]:
+    """Bootstrap means on val of ROC-AUC and high-sensitivity specificity for fixed box-score weights."""
+    rng = np.random.default_rng(seed)
+    rows = [rng.integers(0, len(y), len(y)) for _ in range(resamples)]
+    out = []
+    for w in grid:
+        s = ens_logit + w * box_logit(top)
+        m = np.mean([(roc_auc(y[r], s[r]), high_sensitivity_specificity(y[r], s[r]), spec_at_sensitivity(y[r], s[r]),
+                      spec_at_sensitivity(y[r], s[r], 0.90)) for r in rows], axis=0)
+        out.append({"weight": w, "roc_auc": float(m[0]), "mean_specificity_sensitivity_85_to_100": float(m[1]),
+                    "specificity_at_95_sensitivity": float(m[2]), "specificity_at_90_sensitivity": float(m[3])})
+    return out
 
 
 def fit_weight(y: np.ndarray, ens_logit: np.ndarray, top: np.ndarray) -> float:

@@ -221,10 +221,11 @@ def boxes_from_heads(heads: tuple[torch.Tensor, ...], stride: int, top_k: int, l
 def run_heads(net: Localizer, grays: Sequence[np.ndarray], card: LocalizerCard) -> tuple[tuple[torch.Tensor, ...], list]:
     """The heads of a batch of images (mirror-averaged when the card says so) and each image's letterbox."""
     prepped = [preprocess(g, card.preprocess) for g in grays]
-    heads = net(torch.from_numpy(np.stack([x for x, _ in prepped])))
+    inputs = [x for x, _ in prepped] + ([preprocess(hflip(g), card.preprocess)[0] for g in grays] if card.mirror else [])
+    heads = net(torch.from_numpy(np.stack(inputs)))  # the mirror images ride in the same forward pass
     if card.mirror:
-        heads = mirror_merge(heads, net(torch.from_numpy(np.stack([preprocess(hflip(g), card.preprocess)[0]
-                                                                     for g in grays]))))
+        n = len(grays)
+        heads = mirror_merge(tuple(h[:n] for h in heads), tuple(h[n:] for h in heads))
     return heads, [lb for _, lb in prepped]
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.data.preprocess import preprocess
 from core.errors import WeightsError
 from core.models.localizer import (
     Localizer,
@@ -17,6 +18,7 @@ from core.models.localizer import (
     localize,
     mirror_merge,
     read_localizer_card,
+    run_heads,
     top_box_scores,
 )
 from core.models.registry import REGISTRY, create_model
@@ -143,3 +145,16 @@ def test_a_mirrored_sides_localizer_finds_boxes_on_the_image(localized, xray_gra
     h, w = xray_gray.shape
     assert all(x >= 0 and y >= 0 and x + bw <= w + 1e-6 and y + bh <= h + 1e-6 for (x, y, bw, bh), _ in found)
     assert top_box_scores(net, [xray_gray], card)[0] == pytest.approx(found[0][1])
+
+
+def test_the_mirror_images_ride_in_the_same_pass_with_the_same_heads(localized, xray_gray):
+    card = read_localizer_card(localized / "weights" / "localizer.json").with_(regression="sides", mirror=True)
+    torch.manual_seed(0)
+    net = build_localizer(card).eval()
+    grays = [xray_gray, np.ascontiguousarray(xray_gray[:, : xray_gray.shape[1] // 2])]
+    with torch.no_grad():
+        heads, _ = run_heads(net, grays, card)
+        plain = net(torch.from_numpy(np.stack([preprocess(g, card.preprocess)[0] for g in grays])))
+        flipped = net(torch.from_numpy(np.stack([preprocess(g[:, ::-1].copy(), card.preprocess)[0] for g in grays])))
+    for got, want in zip(heads, mirror_merge(plain, flipped)):
+        assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5)
