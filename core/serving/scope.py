@@ -55,6 +55,7 @@ WORDS = {
 }
 ARCHITECTURE = "tf_efficientnet_lite0"
 HEAD_TAP = 7  # `after` value of the tap behind conv_head + bn2 (after all 7 blocks)
+TURNS = (1, 2, 4)  # quarter turns an embedding may average over
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,8 @@ def embed(trunk: nn.Module, taps: Sequence[Tap], grays: list[np.ndarray], cfg: P
           batch: int = 4, turns: int = 1) -> np.ndarray:
     """Embeddings of uint8 grayscale images (small channels-last batches are the fastest on a CPU here);
     with `turns` > 1, the mean embedding of the input turned by 0°, 90°, … (turns ∈ {1, 2, 4})."""
-    if turns not in (1, 2, 4):
-        raise ValueError(f"turns must be 1, 2 or 4, got {turns!r}")
+    if turns not in TURNS:
+        raise ValueError(f"turns must be one of {TURNS}, got {turns!r}")
     out = []
     with torch.inference_mode():
         for i in range(0, len(grays), batch):
@@ -263,6 +264,8 @@ class ScopeModel:
                              f"format {card.get('format')!r}); refit it with `make scope`")
         if card["trunk"]["architecture"] != ARCHITECTURE:
             raise ValueError(f"{path.name} needs a {card['trunk']['architecture']} trunk; this code builds {ARCHITECTURE}")
+        if card.get("turns", 1) not in TURNS:
+            raise ValueError(f"{path.name} asks for {card['turns']!r} turns; the gate embeds over one of {TURNS}")
         tensors = _tensors(path.with_name(card["weights"]["file"]), card["weights"]["sha256"])
         taps = tuple(Tap(**t) for t in card["taps"])
         trunk = build_trunk(taps)

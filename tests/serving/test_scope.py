@@ -214,5 +214,15 @@ def test_turn_averaged_embedding_is_turn_invariant(gate, xray_gray):
 def test_turns_must_be_one_two_or_four(gate, xray_gray):
     from core.serving.scope import embed
 
-    with pytest.raises(ValueError, match="turns must be 1, 2 or 4, got 3"):
+    with pytest.raises(ValueError, match=r"turns must be one of \(1, 2, 4\), got 3"):
         embed(gate.trunk, gate.taps, [xray_gray], gate.cfg, turns=3)
+
+
+def test_a_card_with_another_turn_count_is_refused_on_load(tmp_path):
+    import shutil
+
+    card = json.loads(SCOPE.read_text()) | {"turns": 3}
+    shutil.copy(SCOPE.with_name(card["weights"]["file"]), tmp_path)
+    (tmp_path / SCOPE.name).write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="asks for 3 turns"):
+        ScopeModel.load(tmp_path / SCOPE.name)
