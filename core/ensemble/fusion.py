@@ -79,7 +79,8 @@ def weight_sweep(y: np.ndarray, ens_logit: np.ndarray, top: np.ndarray, resample
                  grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)) -> list[dict[str, float]]:
     """Bootstrap means on val of ROC-AUC and high-sensitivity specificity for fixed box-score weights."""
     rng = np.random.default_rng(seed)
-    rows = [rng.integers(0, len(y), len(y)) for _ in range(resamples)]
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)  # stratified: every resample keeps both classes
+    rows = [np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]) for _ in range(resamples)]
     out = []
     for w in grid:
         s = ens_logit + w * box_logit(top)
