@@ -26,7 +26,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from core.data.fracatlas import load_gray_images
 from core.ensemble.combine import ENSEMBLE_CARD, combine, to_logit
-from core.evaluation.metrics import roc_auc
+from core.evaluation.metrics import roc_auc, stratified_resamples
 from core.models.calibration import BoxFusion
 from core.models.cards import read_card
 from core.models.localizer import LOCALIZER_CARD, load_localizer, read_localizer_card, top_box_scores
@@ -78,9 +78,7 @@ def high_sensitivity_specificity(y: np.ndarray, s: np.ndarray, lowest: float = 0
 def weight_sweep(y: np.ndarray, ens_logit: np.ndarray, top: np.ndarray, resamples: int = 300, seed: int = 0,
                  grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)) -> list[dict[str, float]]:
     """Bootstrap means on val of ROC-AUC and high-sensitivity specificity for fixed box-score weights."""
-    rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)  # stratified: every resample keeps both classes
-    rows = [np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]) for _ in range(resamples)]
+    rows = list(stratified_resamples(y, resamples, seed))  # every resample keeps both classes
     out = []
     for w in grid:
         s = ens_logit + w * box_logit(top)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from scipy.stats import bootstrap
@@ -59,6 +59,14 @@ def at_threshold(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, fl
 
 def _ratio(a: int, b: int) -> float:
     return float(a / b) if b else float("nan")
+
+
+def stratified_resamples(y: np.ndarray, n: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """Row indices of `n` bootstrap resamples that each keep both classes' counts."""
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    for _ in range(n):
+        yield np.r_[rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]
 
 
 def bootstrap_ci(y: np.ndarray, s: np.ndarray, stat: Callable[[np.ndarray, np.ndarray], float],

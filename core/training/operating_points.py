@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_curve
 
+from core.evaluation.metrics import stratified_resamples
 from core.models.cards import BALANCED, HIGH_SENSITIVITY, OPERATING_POINTS
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,7 @@ def bootstrap_thresholds(y: np.ndarray, p: np.ndarray, n: int = 500, seed: int =
                          min_sensitivity: float = 0.95) -> dict[str, np.ndarray]:
     """The single-sample rule's thresholds on `n` stratified bootstrap resamples."""
     y, p = _check(y, p)
-    rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    rows = []
-    for _ in range(n):
-        idx = np.r_[rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]
-        rows.append(single_thresholds(y[idx], p[idx], min_sensitivity))
+    rows = [single_thresholds(y[idx], p[idx], min_sensitivity) for idx in stratified_resamples(y, n, seed)]
     return {op: np.array([r[op] for r in rows]) for op in OPERATING_POINTS}
 
 
