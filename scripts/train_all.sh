@@ -13,7 +13,9 @@
 #   SHIFT_MAX_LEVEL: which levels of each shift those draw from (1 mild, 2 up to the middle, 3 all; default 2)
 #   SHIFT_NAMES: comma-separated shifts those draw from (default: the nine artefacts below; empty = whole catalogue)
 #   PATIENCE: epochs without a val AUC gain before a member stops early (default 15: all 15 epochs)
-#   VIEWS: cached augmented views of the train split (default 6)
+#   VIEWS: cached augmented views of the train split (default 6); EPOCHS: epochs of each member (default 15)
+#   LOCALIZER_EPOCHS (default 10), ORIENTATION_TURNS: quarter turns of each train radiograph the orientation
+#   check fits on (default 4), GATE_CANDIDATES: the gate's candidate feature sets and heads (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -24,24 +26,24 @@ OUT_REPORTS=${OUT_REPORTS:-reports}
 rm -rf "$WORK"
 mkdir -p "$OUT_WEIGHTS" "$OUT_REPORTS"
 ARTEFACTS=zoom,border,jpeg,window,noise,blur,markers,text,tilt_grey
-COMMON=(--epochs 15 --views "${VIEWS:-6}" --shift-share "${SHIFT_SHARE:-0.5}" --shift-max-level "${SHIFT_MAX_LEVEL:-2}"
+COMMON=(--epochs "${EPOCHS:-15}" --views "${VIEWS:-6}" --shift-share "${SHIFT_SHARE:-0.5}" --shift-max-level "${SHIFT_MAX_LEVEL:-2}"
         --shift-names "${SHIFT_NAMES-$ARTEFACTS}" --batch 64 --lr 1e-3 --patience "${PATIENCE:-15}" --budget-min 40 --out "$OUT_WEIGHTS"
         --reports "$OUT_REPORTS" --cache-dir "$WORK/cache" --seed 0 --threads 2)
 start=$(date +%s)
 for model in efficientnet_lite0 mobilenet_v2; do
   $PY -m core.train --model "$model" "${COMMON[@]}" --run-dir "$WORK/$model"
 done
-FRACTURE_WEIGHTS_DIR="$OUT_WEIGHTS" FRACTURE_REPORTS_DIR="$OUT_REPORTS" \
-  $PY -m core.ensemble.fit --members efficientnet_lite0 mobilenet_v2
-minutes=$(( ($(date +%s) - start) / 60 ))
 if [[ "${MODELS_ONLY:-0}" == 1 ]]; then
+  FRACTURE_WEIGHTS_DIR="$OUT_WEIGHTS" FRACTURE_REPORTS_DIR="$OUT_REPORTS" \
+    $PY -m core.ensemble.fit --members efficientnet_lite0 mobilenet_v2
+  minutes=$(( ($(date +%s) - start) / 60 ))
   echo "models rebuilt in $minutes min on $(nproc) cores"
   echo "$minutes" > "$WORK/minutes"
   exit 0
 fi
 # Turned radiographs are turned upright before the models read them: the check reads efficientnet_lite0's activations.
 $PY -m core.training.orientation_fit --weights "$OUT_WEIGHTS" --out "$OUT_WEIGHTS" --reports "$OUT_REPORTS" \
-  --cache-dir "$WORK/orientation" --seed 0 --threads 2
+  --cache-dir "$WORK/orientation" --seed 0 --threads 2 --train-turns "${ORIENTATION_TURNS:-4}"
 # Fixed epochs (not a wall-clock stop), so the localiser is the same on a slower or faster machine; the
 # budget is only a safety net.
 $PY -m core.training.localizer_fit --trunk "$OUT_WEIGHTS/efficientnet_lite0.json" --out "$OUT_WEIGHTS" \
@@ -51,10 +53,15 @@ $PY -m core.training.localizer_fit --trunk "$OUT_WEIGHTS/efficientnet_lite0.json
 FRACTURE_WEIGHTS_DIR="$OUT_WEIGHTS" FRACTURE_REPORTS_DIR="$OUT_REPORTS" \
   $PY -m core.ensemble.fit --members efficientnet_lite0 mobilenet_v2 --box-fusion auto --weights-dir "$OUT_WEIGHTS"
 # --no-cache: the gate embeds its pictures afresh, as on a new machine (.cache/scope is not reused).
-$PY -m core.training.scope_fit --out "$OUT_WEIGHTS" --reports "$OUT_REPORTS" --no-cache
+# GATE_CANDIDATES: e.g. "--feature-sets stem+deep --heads logistic-C0.1 logistic-C0.3" (default: every candidate)
+# shellcheck disable=SC2086
+$PY -m core.training.scope_fit --out "$OUT_WEIGHTS" --reports "$OUT_REPORTS" --no-cache ${GATE_CANDIDATES:-}
 minutes=$(( ($(date +%s) - start) / 60 ))
-printf '{"minutes": %d, "cores": %d, "finished": "%s", "what": "%s"}\n' "$minutes" "$(nproc)" "$(date -Is)" \
-  "classifiers, ensemble, localiser and out-of-scope gate, from an empty activation cache" \
+recipe="EPOCHS=${EPOCHS:-15} VIEWS=${VIEWS:-6} LOCALIZER_EPOCHS=${LOCALIZER_EPOCHS:-10} ORIENTATION_TURNS=${ORIENTATION_TURNS:-4}"
+recipe="$recipe GATE_CANDIDATES=${GATE_CANDIDATES:-all}"
+printf '{"minutes": %d, "cores": %d, "cpu": "%s", "finished": "%s", "what": "%s", "recipe": "%s"}\n' "$minutes" "$(nproc)" \
+  "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$(date -Is)" \
+  "classifiers, ensemble, localiser and out-of-scope gate, from an empty activation cache" "$recipe" \
   > "$OUT_REPORTS/train_all_time.json"
 if [[ "$OUT_WEIGHTS" != weights ]]; then
   echo "train-all wall time: $minutes min on $(nproc) cores (built into $OUT_WEIGHTS; pointing, bench and RESULTS skipped)"

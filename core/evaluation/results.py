@@ -221,10 +221,16 @@ def orientation_check(data: Reports, shipped: set[str]) -> list[str]:
     t = oc["training"]
     return ["## Orientation check (`make orientation`)", "",
             f"`{t['command']}`: a linear head on {oc['member']}'s body activations (2 × 2 grid), fitted on "
-            f"{t['train_views']} train views (every train radiograph as stored and turned by 90°, 180°, 270°); "
+            f"{t['train_views']} train views ({_turns_note(t.get('train_turns', 4))}); "
             f"C = {t['C']} chosen on val log-loss; the image is turned back when p(as stored) < {oc['threshold']:.4f}, "
             f"the threshold that turns at most {t['max_false_turns']:.1%} of the val images as stored.", "",
             markdown_table(pd.DataFrame(rows)), "", *_orientation_val(data.get("orientation_val"))]
+
+
+def _turns_note(per_image: int) -> str:
+    if per_image == 4:
+        return "every train radiograph as stored and turned by 90°, 180°, 270°"
+    return f"every train radiograph at {per_image} of the four quarter turns, drawn at random"
 
 
 def _orientation_val(ov: dict[str, Any] | None) -> list[str]:

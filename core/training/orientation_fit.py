@@ -1,12 +1,13 @@
 """Fit the orientation check (`core.models.orientation`): `python -m core.training.orientation_fit`
 (`make orientation`; `make train-all` runs it after the classifiers).
 
-Self-supervised: every train radiograph, as stored and turned by 90°, 180° and 270° (each one mirrored
-left-right at random), labelled by its turn; features are the shipped member's body activations on a 2 × 2
-grid. The regularisation is chosen on val (log-loss); the threshold on the probability of "as stored" is the
-highest that turns at most `--max-false-turns` of the val images as stored. Test is measured once. Writes
-weights/orientation.{json,safetensors} and reports/orientation.json; features are cached per image set in
-.cache/orientation.
+Self-supervised: every train radiograph, as stored and turned by 90°, 180° and 270° (or, with
+`--train-turns N`, at N of those four turns drawn at random; each view mirrored left-right at random),
+labelled by its turn; features are the shipped member's body activations on a 2 × 2 grid. The
+regularisation is chosen on val (log-loss); the threshold on the probability of "as stored" is the
+highest that turns at most `--max-false-turns` of the val images as stored. Test is measured once.
+Writes weights/orientation.{json,safetensors} and reports/orientation.json; features are cached per
+image set in .cache/orientation.
 """
 from __future__ import annotations
 
@@ -45,27 +46,35 @@ log = logging.getLogger("core.orientation")
 C_GRID = (0.001, 0.003, 0.01)
 
 
-def turned_views(grays: list[np.ndarray], seed: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Every image turned by each quarter turn (mirrored left-right at random, seeded), and the turns."""
+def turned_views(grays: list[np.ndarray], seed: int, per_image: int = len(TURNS)) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each image turned by `per_image` of the quarter turns (all of them by default; fewer: drawn at random,
+    seeded), each view mirrored left-right at random (seeded), and the turns."""
+    if not 1 <= per_image <= len(TURNS):
+        raise ValueError(f"per_image must be in 1..{len(TURNS)}, got {per_image}")
     rng = np.random.default_rng([seed, 11])
+    keep = None if per_image == len(TURNS) else \
+        [set(np.random.default_rng([seed, 12, i]).choice(len(TURNS), per_image, replace=False)) for i in range(len(grays))]
     views, ks = [], []
-    for k in TURNS:
-        for g in grays:
-            views.append(turn(g[:, ::-1] if rng.random() < 0.5 else g, k))
-            ks.append(k)
+    for j, k in enumerate(TURNS):
+        for i, g in enumerate(grays):
+            mirrored = rng.random() < 0.5  # drawn for every view, so the default set does not depend on `keep`
+            if keep is None or j in keep[i]:
+                views.append(turn(g[:, ::-1] if mirrored else g, k))
+                ks.append(k)
     return views, np.asarray(ks)
 
 
 def split_features(data: Path, split: str, net: Any, cfg: Any, member_sha: str, seed: int,
-                   cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Grid features and turns of one split's turned views (cached by member, images and seed)."""
+                   cache: Path, per_image: int = len(TURNS)) -> tuple[np.ndarray, np.ndarray]:
+    """Grid features and turns of one split's turned views (cached by member, images, seed and turns per image)."""
     names = read_labels(data / "labels.csv", split)["image"].tolist()
-    key = hashlib.sha256(json.dumps([member_sha, names, seed, GRID]).encode()).hexdigest()[:20]
+    extra = [] if per_image == len(TURNS) else [per_image]
+    key = hashlib.sha256(json.dumps([member_sha, names, seed, GRID, *extra]).encode()).hexdigest()[:20]
     path = cache / f"{split}-{key}.npz"
     if path.is_file():
         with np.load(path) as z:
             return z["x"], z["k"]
-    views, ks = turned_views(load_gray_images(data / "images", names), seed)
+    views, ks = turned_views(load_gray_images(data / "images", names), seed, per_image)
     x = grid_features(net, views, cfg, GRID).astype(np.float16)
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(path, x=x, k=ks)
@@ -123,7 +132,8 @@ def run(args: argparse.Namespace, command: str) -> OrientationCard:
     torch.set_num_threads(args.threads)
     member_path = args.weights / f"{args.member}.json"
     net, mcard = load_model(member_path)
-    feats = {s: split_features(args.data, s, net, mcard.preprocess, mcard.weights.sha256, args.seed, args.cache_dir)
+    feats = {s: split_features(args.data, s, net, mcard.preprocess, mcard.weights.sha256, args.seed, args.cache_dir,
+                               args.train_turns if s == "train" else len(TURNS))
              for s in ("train", "val", "test")}
     C, w, b, rows = select(feats["train"], feats["val"], args.max_false_turns)
     probe = Orientation(_card(0.0), w.astype(np.float32), b)
@@ -139,7 +149,8 @@ def run(args: argparse.Namespace, command: str) -> OrientationCard:
     card = OrientationCard(**(card.to_dict() | {
         "weights": card.weights, "metrics": metrics, "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "training": {"command": command, "C": C, "max_false_turns": args.max_false_turns, "seed": args.seed,
-                     "train_views": int(len(feats["train"][1])), "seconds": round(time.time() - t0, 1)}}))
+                     "train_views": int(len(feats["train"][1])), "train_turns": args.train_turns,
+                     "seconds": round(time.time() - t0, 1)}}))
     write_orientation_card(card, args.out / ORIENTATION_CARD)
     (args.reports / "orientation.json").write_text(json.dumps(card.to_dict() | {"selection": rows}, indent=2) + "\n")
     log.info("orientation check: C %s, threshold %.4f; val %s", C, t, metrics["val"])
@@ -156,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=weights_dir())
     ap.add_argument("--reports", type=Path, default=reports_dir())
     ap.add_argument("--cache-dir", type=Path, default=Path(".cache/orientation"))
+    ap.add_argument("--train-turns", type=int, default=len(TURNS), choices=range(1, len(TURNS) + 1),
+                    help="quarter turns of each train radiograph to fit on (4: every one; fewer: drawn at random)")
     ap.add_argument("--max-false-turns", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)

@@ -58,6 +58,15 @@ FEATURE_SETS = {"stem": STEM_TAPS, "stem+deep": DEEP_TAPS}
 HEADS = ({"kind": "logistic", "C": 0.1}, {"kind": "logistic", "C": 0.3},
          {"kind": "mlp", "hidden": 128, "alpha": 1e-3},
          {"kind": "logistic", "C": 0.1, "distance": True}, {"kind": "logistic", "C": 0.3, "distance": True})
+
+
+def head_name(spec: dict[str, Any]) -> str:
+    """A short name of a candidate head for the CLI, e.g. 'logistic-C0.1', 'mlp-128', 'logistic-C0.3-distance'."""
+    size = f"C{spec['C']}" if spec["kind"] == "logistic" else str(spec.get("hidden", ""))
+    return f"{spec['kind']}-{size}" + ("-distance" if spec.get("distance") else "")
+
+
+HEAD_NAMES = {head_name(h): h for h in HEADS}
 DISTANCE_SHARE = 0.5  # of the radiograph refusal budget, spent on the distance from the radiographs
 
 
@@ -576,6 +585,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="single-threaded embedding processes")
     p.add_argument("--turns", type=int, default=1, choices=(1, 2, 4),
                    help="average each embedding over this many quarter turns of the input (cost: that many trunk passes)")
+    p.add_argument("--feature-sets", nargs="+", choices=sorted(FEATURE_SETS), default=sorted(FEATURE_SETS),
+                   help="candidate feature sets (default: all)")
+    p.add_argument("--heads", nargs="+", choices=list(HEAD_NAMES), default=list(HEAD_NAMES),
+                   help="candidate heads (default: all)")
     p.add_argument("--reports", type=Path, default=None, help="where reports/scope.json goes (default reports/)")
     p.add_argument("--no-cache", action="store_true", help="do not reuse or keep embeddings in .cache/scope")
     p.add_argument("--remeasure", type=Path, default=None, metavar="GATE_JSON",
@@ -587,12 +600,16 @@ def main(argv: list[str] | None = None) -> int:
     if init is None:
         raise SystemExit("no ImageNet EfficientNet-Lite0 file: pass --init (see ../shared/pretrained/PRETRAINED.md)")
     out = args.out or weights_dir()
+    if (args.reports or reports_dir()).resolve() == out.resolve():
+        raise SystemExit(f"--out and --reports are both {out}: the report would overwrite the gate's card (scope.json)")
     member = weights_dir() / "efficientnet_lite0.json"
     cfg = FitConfig(args.data or data_dir(), init, out, args.reports or reports_dir(), member if member.is_file() else None,
                     args.size, args.n_train, args.shifts_per_train_image, args.n_val or None, args.n_test or None,
                     fit_per_family=args.fit_per_family,
                     heldout_per_family=args.heldout_per_family, heldout_seeds=tuple(args.heldout_seeds), seed=args.seed,
                     workers=args.workers, turns=args.turns,
+                    feature_sets={k: FEATURE_SETS[k] for k in args.feature_sets},
+                    heads=tuple(HEAD_NAMES[h] for h in args.heads),
                     cache=None if args.no_cache else cache_dir().parent / "scope")
     command = "python -m core.training.scope_fit " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.remeasure is not None:

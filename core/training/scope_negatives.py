@@ -187,6 +187,7 @@ def _screen_photo_of(drawers: Sequence[Draw]) -> Draw:
 def _photo_sources() -> list[Source]:
     fit = [Source("photo", f"skimage:{n}", "fit", _from_pictures(skimage_picture, [n])) for n in FIT_PHOTOS]
     fit.append(Source("photo", "skimage:lfw_subset (faces)", "fit", faces))
+    fit.append(Source("photo", "skimage:astronaut,camera (tight grayscale portrait crops, any turn)", "fit", portraits))
     held = [Source("photo", "sklearn:china,flower", "heldout",
                    _from_pictures(sklearn_picture, ["china.jpg", "flower.jpg"])),
             Source("photo", "matplotlib:grace_hopper", "heldout",
@@ -207,13 +208,21 @@ def faces(rng: np.random.Generator) -> np.ndarray:
     return photo_variant(sheet, rng, keep=(0.8, 1.0))
 
 
+def portraits(rng: np.random.Generator) -> np.ndarray:
+    """A tight grayscale crop of a portrait (scikit-image's astronaut or cameraman) at any quarter turn:
+    radiographs arrive at every turn, so the people in photos do too."""
+    crop = photo_variant(skimage_picture(str(_pick(rng, ("astronaut", "camera")))), rng, keep=(0.3, 0.7))
+    gray = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(np.rot90(gray, int(rng.integers(0, 4))))
+
+
 def _document_drawers(split: str, gallery: Sequence[np.ndarray] = ()) -> list[Draw]:
     """Drawers of documents and screenshots of one split (also the content of screen photos); fit
     windows show photos or `gallery` radiographs as thumbnails."""
     if split == "fit":
         pics = [skimage_picture(n) for n in ("astronaut", "camera", "coffee")] + list(gallery[:8])
         return [draw.letter, draw.form, partial(draw.app_window, pictures=pics), draw.chart,
-                partial(draw.gallery, pictures=list(gallery))]
+                partial(draw.gallery, pictures=list(gallery)), partial(draw.viewer, pictures=list(gallery))]
     shots = ["1_diagnose.png", "2_compare.png", "3_explore.png", "4_diagnose_worklist.png"]
     return [partial(draw.letter, fonts=draw.HELDOUT_FONTS), partial(draw.form, fonts=draw.HELDOUT_FONTS),
             lambda rng: screenshot_crop(app_screenshot(str(_pick(rng, shots))), rng)]
@@ -225,6 +234,7 @@ def _document_sources(gallery: Sequence[np.ndarray]) -> list[Source]:
     return [Source("document", "drawn:letter", "fit", fit[0]), Source("document", "drawn:form", "fit", fit[1]),
             Source("document", "drawn:app window", "fit", fit[2]), Source("document", "matplotlib:chart", "fit", fit[3]),
             Source("document", "drawn:viewer gallery of radiograph thumbnails", "fit", fit[4]),
+            Source("document", "drawn:viewer window showing one radiograph large", "fit", fit[5]),
             Source("document", "drawn:letter and form, unseen fonts (STIX, Computer Modern)", "heldout",
                    lambda rng: _pick(rng, held[:2])(rng)),
             Source("document", "skimage:page,text (photographed text)", "heldout",

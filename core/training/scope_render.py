@@ -190,6 +190,28 @@ def gallery(rng: np.random.Generator, pictures: Sequence[np.ndarray], fonts: Seq
     return np.asarray(im)
 
 
+def viewer(rng: np.random.Generator, pictures: Sequence[np.ndarray], fonts: Sequence[str] = FIT_FONTS) -> np.ndarray:
+    """A screenshot of an image viewer or results page: one radiograph shown large (45–90 % of the
+    window's width) beside panels of text, as a screen capture of a PACS viewer or this dashboard holds."""
+    if not len(pictures):
+        raise ValueError("a viewer needs pictures to show; none were given")
+    im, th, (x0, y0, x1, y1) = _chrome(rng, fonts)
+    vw = int((x1 - x0) * rng.uniform(0.45, 0.9))
+    vx = x0 if rng.random() < 0.5 else x1 - vw
+    pic = Image.fromarray(pictures[int(rng.integers(0, len(pictures)))]).convert("RGB")
+    pic.thumbnail((vw, y1 - y0 - 2 * th.font.size))
+    px, py = vx + (vw - pic.width) // 2, y0
+    im.paste(pic, (px, py))
+    d = ImageDraw.Draw(im)
+    d.text((vx, y0 + pic.height + 4), words(rng, 4), font=th.font, fill=th.fg)
+    rest = (x0, y0, vx - 16, y1) if vx > x0 else (x0 + vw + 16, y0, x1, y1)
+    _panels(d, rng, th.font, rest, th.fg, th.accent, th.dark)
+    if rng.random() < 0.6:  # a capture of the viewport: the picture with some of the window around it
+        im = im.crop((int(rng.uniform(0, px)), int(rng.uniform(0, py)), int(rng.uniform(px + pic.width, im.width)),
+                      int(rng.uniform(py + pic.height, im.height))))
+    return np.asarray(im)
+
+
 def _panels(d: ImageDraw.ImageDraw, rng: np.random.Generator, f: ImageFont.FreeTypeFont,
             box: tuple[int, int, int, int], fg: tuple, accent: tuple, dark: bool) -> None:
     """Cards with a heading, text lines and a button inside `box`."""

@@ -58,6 +58,17 @@ def test_turned_views_are_labelled_by_their_turn():
     assert [v.shape for v in views] == [(3, 4), (4, 3), (3, 4), (4, 3)]
 
 
+def test_fewer_turns_per_image_keep_the_mirror_draws_of_the_full_set():
+    grays = [np.full((3, 4), i, np.uint8) + np.arange(12, dtype=np.uint8).reshape(3, 4) for i in range(5)]
+    full, k_full = orientation_fit.turned_views(grays, seed=0)
+    one, k_one = orientation_fit.turned_views(grays, seed=0, per_image=1)
+    assert len(one) == 5 and set(k_one.tolist()) <= {0, 1, 2, 3}
+    pairs = {(int(k), v.tobytes()) for k, v in zip(k_full, full)}
+    assert all((int(k), v.tobytes()) in pairs for k, v in zip(k_one, one))  # each view is one of the full set's
+    with pytest.raises(ValueError, match="per_image"):
+        orientation_fit.turned_views(grays, seed=0, per_image=0)
+
+
 @pytest.fixture(scope="module")
 def oriented(tmp_path_factory, fused, mini_dataset):
     """The tiny fused weights plus an orientation check fitted on the mini split."""

@@ -190,3 +190,28 @@ def test_embeddings_are_cached_and_reused(fitted, tmp_path, caplog):
     assert len(list(tmp_path.glob("*.npz"))) == 2
     turned = _embed(items, trunk, PreprocessConfig(size=64), dataclasses.replace(cfg, turns=4))  # and other turns
     assert len(list(tmp_path.glob("*.npz"))) == 3 and not np.allclose(turned.x, first.x)
+
+
+def test_out_and_reports_in_one_folder_are_refused_before_anything_is_fitted(tmp_path):
+    with pytest.raises(SystemExit, match="overwrite the gate's card"):
+        scope_fit.main(["--out", str(tmp_path), "--reports", str(tmp_path)])
+
+
+def test_candidate_heads_are_named_one_to_one():
+    assert len(scope_fit.HEAD_NAMES) == len(scope_fit.HEADS)
+    assert scope_fit.HEAD_NAMES["logistic-C0.1"] == {"kind": "logistic", "C": 0.1}
+    assert scope_fit.head_name({"kind": "logistic", "C": 0.3, "distance": True}) == "logistic-C0.3-distance"
+
+
+def test_viewer_screenshots_and_portraits_are_fit_negatives_that_hold_their_picture():
+    from core.training import scope_render
+    from core.training.scope_negatives import portraits
+
+    rng = np.random.default_rng(0)
+    xray = np.tile(np.linspace(0, 255, 200, dtype=np.uint8), (260, 1))
+    shot = scope_render.viewer(rng, [xray])
+    assert shot.ndim == 3 and shot.shape[0] >= 100 and shot.shape[1] >= 100
+    with pytest.raises(ValueError, match="pictures"):
+        scope_render.viewer(rng, [])
+    face = portraits(np.random.default_rng(1))
+    assert face.ndim == 2 and min(face.shape) >= 16
