@@ -112,11 +112,20 @@ def decode(heat: np.ndarray, size: np.ndarray, offset: np.ndarray, stride: float
 
 
 def decode_sides(heat: np.ndarray, sides: np.ndarray, stride: float, top_k: int = 10,
-                 min_score: float = 0.0) -> list[tuple[Box, float]]:
-    """Boxes (model-input pixels) and scores at the heat map's peaks, from the distances (l, t, r, b) to the sides."""
-    out = []
-    for i, j, s in peaks(heat, top_k, min_score):
-        cx, cy = (j + 0.5) * stride, (i + 0.5) * stride
-        left, top, right, bottom = (float(v) for v in sides[:, i, j])
-        out.append(((cx - left, cy - top, left + right, top + bottom), s))
-    return out
+                 min_score: float = 0.0, vote: int = 0) -> list[tuple[Box, float]]:
+    """Boxes (model-input pixels) and scores at the heat map's peaks, from the distances (l, t, r, b) to the
+    sides; with `vote` r > 0, each box is the heat-weighted mean of the boxes of the (2r+1)² cells around its peak."""
+    if vote < 0:
+        raise ValueError(f"vote must be a radius ≥ 0, got {vote}")
+    return [(_side_box(heat, sides, stride, i, j, vote), s) for i, j, s in peaks(heat, top_k, min_score)]
+
+
+def _side_box(heat: np.ndarray, sides: np.ndarray, stride: float, i: int, j: int, r: int) -> Box:
+    """The box read at cell (i, j), or voted over the cells within `r` of it (weights: heat)."""
+    rows = np.arange(max(0, i - r), min(heat.shape[0], i + r + 1))
+    cols = np.arange(max(0, j - r), min(heat.shape[1], j + r + 1))
+    cy, cx = np.meshgrid((rows + 0.5) * stride, (cols + 0.5) * stride, indexing="ij")
+    left, top, right, bottom = (sides[k][np.ix_(rows, cols)] for k in range(4))
+    w = heat[np.ix_(rows, cols)].astype(float)
+    x0, y0, x1, y1 = (float(np.average(v, weights=w)) for v in (cx - left, cy - top, cx + right, cy + bottom))
+    return (x0, y0, x1 - x0, y1 - y0)

@@ -113,6 +113,7 @@ class LocalizerCard:
     width: int = 64
     stride: int = STRIDE
     top_k: int = 10
+    vote: int = 0  # "sides" boxes: 0 = read at the peak cell; r = heat-weighted mean over the cells within r
     regression: str = "centre"
     mirror: bool = False
     init: dict[str, Any] = field(default_factory=dict)
@@ -129,6 +130,8 @@ class LocalizerCard:
             raise ValueError(f"localizer card lacks box thresholds for {missing}")
         if self.regression not in HEADS:
             raise ValueError(f"localizer regression must be one of {sorted(HEADS)}, got {self.regression!r}")
+        if self.vote < 0 or (self.vote and self.regression != "sides"):
+            raise ValueError(f"vote must be a radius ≥ 0, and > 0 only with the 'sides' regression, got {self.vote}")
         if self.mirror and self.regression != "sides":
             raise ValueError("mirror averaging needs the 'sides' regression")
         if self.preprocess.size % 32:
@@ -201,20 +204,20 @@ def mirror_merge(heads: tuple[torch.Tensor, ...], mirrored: tuple[torch.Tensor, 
 
 
 def decode_heads(heads: tuple[torch.Tensor, ...], stride: int, top_k: int,
-                 min_score: float = 0.0) -> list[tuple[Box, float]]:
+                 min_score: float = 0.0, vote: int = 0) -> list[tuple[Box, float]]:
     """One image's raw head outputs (batch of 1) → boxes on the model input with scores, highest first."""
     heat = torch.sigmoid(heads[0][0, 0]).float().numpy()
     if len(heads) == 2:
         sides = (torch.exp(heads[1][0].clamp(-4, 6)) * stride).float().numpy()
-        return decode_sides(heat, sides, stride, top_k=top_k, min_score=min_score)
+        return decode_sides(heat, sides, stride, top_k=top_k, min_score=min_score, vote=vote)
     size = (torch.exp(heads[1][0].clamp(-4, 6)) * stride).float().numpy()
     return decode(heat, size, torch.sigmoid(heads[2][0]).float().numpy(), stride, top_k=top_k, min_score=min_score)
 
 
 def boxes_from_heads(heads: tuple[torch.Tensor, ...], stride: int, top_k: int, lb: Any,
-                     shape: tuple[int, int], min_score: float = 0.0) -> list[tuple[Box, float]]:
+                     shape: tuple[int, int], min_score: float = 0.0, vote: int = 0) -> list[tuple[Box, float]]:
     """Decoded boxes of one image, in pixels of the image as loaded, highest score first."""
-    out = [(to_image(b, lb, shape), s) for b, s in decode_heads(heads, stride, top_k, min_score)]
+    out = [(to_image(b, lb, shape), s) for b, s in decode_heads(heads, stride, top_k, min_score, vote)]
     return [(b, s) for b, s in out if b[2] > 0 and b[3] > 0]
 
 
@@ -233,7 +236,7 @@ def run_heads(net: Localizer, grays: Sequence[np.ndarray], card: LocalizerCard) 
 def localize(net: Localizer, gray: np.ndarray, card: LocalizerCard, min_score: float = 0.0) -> list[tuple[Box, float]]:
     """Fracture boxes (x, y, w, h) on the image as loaded, with scores, highest first."""
     heads, (lb,) = run_heads(net, [gray], card)
-    return boxes_from_heads(heads, card.stride, card.top_k, lb, gray.shape[:2], min_score)
+    return boxes_from_heads(heads, card.stride, card.top_k, lb, gray.shape[:2], min_score, card.vote)
 
 
 @torch.no_grad()

@@ -58,6 +58,25 @@ def test_side_targets_cover_each_box_and_decode_back_to_it():
         assert max(iou(box, f) for f, _ in found) == pytest.approx(1.0)
 
 
+def test_voted_boxes_average_the_cells_around_the_peak_and_damp_one_cells_error():
+    grid, stride, box = 9, 8, (20.0, 24.0, 30.0, 22.0)
+    centres = (np.arange(grid) + 0.5) * stride
+    x0, y0, x1, y1 = box[0], box[1], box[0] + box[2], box[1] + box[3]
+    sides = np.stack([centres[None, :] - x0 + 0 * centres[:, None], centres[:, None] - y0 + 0 * centres[None, :],
+                      x1 - centres[None, :] + 0 * centres[:, None], y1 - centres[:, None] + 0 * centres[None, :]])
+    heat = np.full((grid, grid), 0.1)
+    heat[4, 4] = 0.9
+    sides[:, 4, 4] += 4.0  # the peak cell alone overshoots every side by 4 px
+    (peak, s0), = decode_sides(heat, sides, stride, top_k=1)
+    (voted, s1), = decode_sides(heat, sides, stride, top_k=1, vote=1)
+    assert s0 == s1 == pytest.approx(0.9)  # the score is the peak's either way
+    assert iou(voted, box) > iou(peak, box)
+    e = 4.0 * 0.9 / 1.7  # the peak's error, weighted by its share of the 3 × 3 window's heat
+    assert voted == pytest.approx((box[0] - e, box[1] - e, box[2] + 2 * e, box[3] + 2 * e))
+    with pytest.raises(ValueError, match="vote"):
+        decode_sides(heat, sides, stride, vote=-1)
+
+
 def test_a_smaller_box_keeps_its_cells_inside_a_larger_one():
     big, small = (0.0, 0.0, 160.0, 160.0), (64.0, 64.0, 16.0, 16.0)
     t = side_targets([small, big], grid=10, stride=16)
