@@ -5,8 +5,10 @@ The trunk starts from a shipped classifier (its card is `--trunk`); its first st
 frozen and their activations cached once per view (plain and mirrored, boxes mirrored with them).
 Each epoch sees every fractured train image and as many normal ones drawn afresh; the epoch with
 the best val AP50 is kept, and for the "sides" regression whether averaging the maps of each image
-and its mirror image (a cached view of val and test too) pays on val. Box-score thresholds for both
-operating points are set on val; test is measured once, at the end. Every epoch is checkpointed;
+and its mirror image (a cached view of val and test too) pays on val, then which box-vote radius
+(VOTES: a box read at its peak cell, or averaged over the cells near it) has the best val AP50.
+Box-score thresholds for
+both operating points are set on val; test is measured once, at the end. Every epoch is checkpointed;
 `--resume` continues; `--budget-min` bounds the wall time.
 """
 from __future__ import annotations
@@ -45,6 +47,7 @@ DESCRIPTIONS = {
              "every cell inside a box) on a stride-8 feature pyramid over the shipped classifier's trunk.",
 }
 VIEWS = {"train": ("plain", "flip"), "val": ("plain", "flip"), "test": ("plain", "flip")}
+VOTES = (0, 1, 2)  # box-vote radii tried on val (core.models.localizer.decode_sides)
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,8 @@ def train_epoch(net: Localizer, opt: torch.optim.Optimizer, sched: Any, train: S
 
 @torch.no_grad()
 def predict_views(net: Localizer, split: SplitData, pcfg: PreprocessConfig, stride: int, top_k: int = 10,
-                  batch: int = 32, mirrors: tuple[bool, ...] = (False,)) -> dict[bool, dict[str, list[list[float]]]]:
+                  batch: int = 32, mirrors: tuple[bool, ...] = (False,),
+                  vote: int = 0) -> dict[bool, dict[str, list[list[float]]]]:
     """Top-k boxes of every image of a split from its cached stems, in image pixels, for each of `mirrors`
     (False: the plain maps; True: plain and mirrored maps averaged), from one forward pass per view."""
     net.eval()
@@ -227,15 +231,30 @@ def predict_views(net: Localizer, split: SplitData, pcfg: PreprocessConfig, stri
         for k, gray in enumerate(split.grays[start:start + batch]):
             lb = letterbox(gray, pcfg.size)[1]
             for m in mirrors:
-                found = boxes_from_heads(tuple(h[k:k + 1] for h in heads[m]), stride, top_k, lb, gray.shape[:2])
+                found = boxes_from_heads(tuple(h[k:k + 1] for h in heads[m]), stride, top_k, lb, gray.shape[:2],
+                                         vote=vote)
                 out[m][split.names[start + k]] = [[*map(float, b), float(s)] for b, s in found]
     return out
 
 
-def predict_split(net: Localizer, split: SplitData, pcfg: PreprocessConfig, stride: int,
-                  top_k: int = 10, batch: int = 32, mirror: bool = False) -> dict[str, list[list[float]]]:
+def predict_split(net: Localizer, split: SplitData, pcfg: PreprocessConfig, stride: int, top_k: int = 10,
+                  batch: int = 32, mirror: bool = False, vote: int = 0) -> dict[str, list[list[float]]]:
     """Top-k boxes of every image of a split (plain, or mirror-averaged), in image pixels."""
-    return predict_views(net, split, pcfg, stride, top_k, batch, (mirror,))[mirror]
+    return predict_views(net, split, pcfg, stride, top_k, batch, (mirror,), vote)[mirror]
+
+
+def choose_vote(net: Localizer, val: SplitData, card: LocalizerCard) -> tuple[int, dict[str, float]]:
+    """The box-vote radius of VOTES with the best val AP50 (ties: the smaller), and each radius's AP50."""
+    from core.evaluation.detection import ap50
+    from core.evaluation.localization import scored
+
+    if card.regression != "sides":
+        return 0, {}
+    aps = {str(v): ap50(val.truth, scored(predict_split(net, val, card.preprocess, card.stride, card.top_k,
+                                                        mirror=card.mirror, vote=v))) for v in VOTES}
+    best = max(VOTES, key=lambda v: (aps[str(v)], -v))
+    log.info("box vote radius on val: AP50 %s → %d", {k: round(a, 4) for k, a in aps.items()}, best)
+    return best, aps
 
 
 def val_aps(net: Localizer, val: SplitData, pcfg: PreprocessConfig, stride: int,
@@ -339,8 +358,10 @@ def finish(net: Localizer, card: LocalizerCard, splits: dict[str, SplitData], fc
     """Best weights → thresholds on val → val and test figures → weights, card and box files."""
     net.load_state_dict(prog.best_state)
     card = card.with_(mirror=prog.best_mirror)
-    preds = {s: predict_split(net, splits[s], card.preprocess, card.stride, card.top_k, mirror=card.mirror)
-             for s in ("val", "test")}
+    vote, vote_aps = choose_vote(net, splits["val"], card)
+    card = card.with_(vote=vote)
+    preds = {s: predict_split(net, splits[s], card.preprocess, card.stride, card.top_k, mirror=card.mirror,
+                              vote=vote) for s in ("val", "test")}
     thresholds = choose_thresholds(splits["val"].truth, preds["val"])
     metrics = {s: split_metrics(fc, splits[s], s, preds[s], thresholds) for s in preds}
     box_dir = fc.reports / "localizer"
@@ -348,13 +369,20 @@ def finish(net: Localizer, card: LocalizerCard, splits: dict[str, SplitData], fc
     for s, p in preds.items():
         (box_dir / f"{s}_boxes.json").write_text(json.dumps(p, separators=(",", ":")) + "\n")
     card = card.with_(thresholds=thresholds, metrics=metrics, init=start, weights=_save_weights(net, card, fc.out),
-                      training=_record(fc, prog, environment), data=_data_note(splits["train"]),
-                      created=datetime.now(UTC).isoformat(timespec="seconds"),
-                      description=DESCRIPTIONS[card.regression] + (" Maps of the image and its mirror image are "
-                                                                   "averaged." if card.mirror else ""))
+                      training=_record(fc, prog, environment) | {"vote_val_ap50": vote_aps},
+                      data=_data_note(splits["train"]), created=datetime.now(UTC).isoformat(timespec="seconds"),
+                      description=_description(card))
     write_localizer_card(card, fc.out / LOCALIZER_CARD)
     write_localizer_card(card, fc.reports / LOCALIZER_CARD)  # beside scope.json: not a classifier card
     return card
+
+
+def _description(card: LocalizerCard) -> str:
+    """The card's one-paragraph description of how its boxes are made."""
+    mirror = " Maps of the image and its mirror image are averaged." if card.mirror else ""
+    vote = (f" Each box is the heat-weighted mean of the boxes of the cells within {card.vote} of its peak."
+            if card.vote else "")
+    return DESCRIPTIONS[card.regression] + mirror + vote
 
 
 def split_metrics(fc: FitConfig, split: SplitData, name: str, preds: dict[str, list[list[float]]],

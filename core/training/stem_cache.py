@@ -57,7 +57,7 @@ def stem_batch(net: FractureNet, grays: Sequence[np.ndarray], cfg: PreprocessCon
 
 
 def cached_stem(net: FractureNet, key: str, grays: Sequence[np.ndarray], cfg: PreprocessConfig,
-                view: str, seed: int, cache_dir: Path, batch: int = 4,
+                view: str, seed: int, cache_dir: Path, batch: int = 2,
                 aug: AugmentConfig = AugmentConfig()) -> np.ndarray:
     """Stem activations of every image under one view, computed once and then read from disk."""
     path = cache_dir / f"{key}.npy"

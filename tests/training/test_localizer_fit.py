@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from core.data.preprocess import PreprocessConfig
-from core.training.localizer_fit import SplitData, box_loss, epoch_order, flip_box, focal_loss, parse, sides_loss, targets
+from core.training.localizer_fit import VOTES, SplitData, box_loss, epoch_order, flip_box, focal_loss, parse, sides_loss, targets
 
 
 def test_flip_box_mirrors_about_the_image_width():
@@ -74,6 +74,8 @@ def test_a_tiny_run_writes_weights_card_and_box_files(localized):
         assert m["n_boxes"] > 0 and 0 <= m["pointing"] <= 1
         boxes = json.loads((localized / "reports" / "localizer" / f"{split}_boxes.json").read_text())
         assert len(boxes) == m["n_images"]
+    aps = card["training"]["vote_val_ap50"]  # the box-vote radius is chosen on val, as the card's rule says
+    assert set(aps) == {str(v) for v in VOTES} and aps[str(card["vote"])] == max(aps.values())
     t = card["thresholds"]
     assert t["balanced"] >= t["high_sensitivity"]  # fewer false boxes allowed at the balanced point
     assert (localized / "reports" / "localizer.json").is_file()
