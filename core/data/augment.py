@@ -56,3 +56,32 @@ def _random_crop(img: np.ndarray, rng: np.random.Generator, keep: float) -> np.n
 def hflip(gray: np.ndarray) -> np.ndarray:
     """The horizontally mirrored image (test-time augmentation view)."""
     return np.ascontiguousarray(gray[:, ::-1])
+
+
+def box_crop(gray: np.ndarray, boxes: list[tuple[float, float, float, float]], rng: np.random.Generator,
+             keep: float = 0.7, contrast: tuple[float, float] = (0.85, 1.15),
+             brightness: float = 0.10) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
+    """A random mirror, crop (each side keeps `keep`–100 %, every box stays whole) and exposure change of
+    a radiograph, with its (x, y, w, h) boxes moved to match: a localiser's training view."""
+    if not 0 < keep <= 1:
+        raise ValueError(f"keep must be in (0, 1], got {keep}")
+    h, w = gray.shape
+    if rng.random() < 0.5:
+        gray, boxes = gray[:, ::-1], [(w - x - bw, y, bw, bh) for x, y, bw, bh in boxes]
+    left, cw = _span(w, [(b[0], b[0] + b[2]) for b in boxes], rng.uniform(keep, 1.0), rng)
+    top, ch = _span(h, [(b[1], b[1] + b[3]) for b in boxes], rng.uniform(keep, 1.0), rng)
+    img = gray[top:top + ch, left:left + cw].astype(np.float32)
+    mean = float(img.mean())
+    img = (img - mean) * rng.uniform(*contrast) + mean + rng.uniform(-brightness, brightness) * 255
+    moved = [(x - left, y - top, bw, bh) for x, y, bw, bh in boxes]
+    return np.clip(img, 0, 255).astype(np.uint8), moved
+
+
+def _span(length: int, extents: list[tuple[float, float]], share: float, rng: np.random.Generator) -> tuple[int, int]:
+    """Start and length of a random window of about `share` × `length` that holds every extent whole."""
+    lo = int(np.floor(min((a for a, _ in extents), default=length)))
+    hi = int(np.ceil(max((b for _, b in extents), default=0)))
+    size = min(length, max(1, int(length * share), hi - lo))
+    first, last = max(0, hi - size), min(lo, length - size)
+    start = int(rng.integers(first, last + 1)) if last >= first else max(0, min(lo, length - size))
+    return start, size

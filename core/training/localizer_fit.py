@@ -7,7 +7,10 @@ Each epoch sees every fractured train image and as many normal ones drawn afresh
 the best val AP50 is kept, and for the "sides" regression whether averaging the maps of each image
 and its mirror image (a cached view of val and test too) pays on val, then which box-vote radius
 (VOTES: a box read at its peak cell, or averaged over the cells near it) has the best val AP50.
-Box-score thresholds for
+`--crops N` adds N cached
+views per image, each a random crop with every box whole, a mirror and exposure jitter
+(`core.data.augment.box_crop`); tried with 4 on val (`reports/localizer_crops_trial.json`: best val
+AP50 0.264 against 0.272 without), so the default stays 0. Box-score thresholds for
 both operating points are set on val; test is measured once, at the end. Every epoch is checkpointed;
 `--resume` continues; `--budget-min` bounds the wall time.
 """
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.data.augment import box_crop, hflip
 from core.data.boxes import Box, centre_targets, side_targets, to_model
 from core.data.fracatlas import load_gray_images, read_boxes, read_labels
 from core.data.preprocess import PreprocessConfig, letterbox
@@ -46,7 +50,7 @@ DESCRIPTIONS = {
     "sides": "Fracture localiser: a CenterNet-style centre heat map and TTFNet-style side distances (GIoU loss at "
              "every cell inside a box) on a stride-8 feature pyramid over the shipped classifier's trunk.",
 }
-VIEWS = {"train": ("plain", "flip"), "val": ("plain", "flip"), "test": ("plain", "flip")}
+VIEWS = {"train": ("plain", "flip"), "val": ("plain", "flip"), "test": ("plain", "flip")}  # + "cropN" in train
 VOTES = (0, 1, 2)  # box-vote radii tried on val (core.models.localizer.decode_sides)
 
 
@@ -63,6 +67,8 @@ class FitConfig:
     lr: float = 1e-3
     wd: float = 1e-4
     negatives: float = 1.0
+    crops: int = 0  # extra train views: a random mirror, box-keeping crop and exposure change each (box_crop)
+    crop_keep: float = 0.7  # the least share of each side a crop keeps
     regression: str = "sides"  # every cell inside a box regresses its sides (GIoU loss); or "centre" (CenterNet)
     size_weight: float = 0.5  # "centre": weight of the L1 of log size
     box_weight: float = 2.0  # "sides": weight of the GIoU loss
@@ -116,20 +122,41 @@ def load_split(fc: FitConfig, split: str, all_boxes: dict[str, list[Box]]) -> Sp
                      {n: list(all_boxes[n]) for n in names if n in all_boxes})
 
 
+def train_views(fc: FitConfig) -> tuple[str, ...]:
+    """The train split's cached views: plain, mirrored and `fc.crops` box-keeping crops."""
+    return VIEWS["train"] + tuple(f"crop{k}" for k in range(fc.crops))
+
+
+def view_images(split: SplitData, view: str, seed: int = 0,
+                keep: float = 0.7) -> tuple[list[np.ndarray], dict[str, list[Box]]]:
+    """The split's images and boxes under one view: 'plain', 'flip' or 'cropN' (seeded per image)."""
+    if view == "plain":
+        return split.grays, split.boxes
+    if view == "flip":
+        return [hflip(g) for g in split.grays], {n: [flip_box(b, g.shape[1]) for b in split.boxes.get(n, [])]
+                                                 for n, g in zip(split.names, split.grays)}
+    if not (view.startswith("crop") and view[4:].isdigit()):
+        raise ValueError(f"unknown view {view!r}; use 'plain', 'flip' or 'cropN'")
+    grays, boxes = [], {}
+    for i, (n, g) in enumerate(zip(split.names, split.grays)):
+        img, boxes[n] = box_crop(g, split.boxes.get(n, []), np.random.default_rng([seed, int(view[4:]), i]), keep)
+        grays.append(img)
+    return grays, boxes
+
+
 def targets(split: SplitData, view: str, pcfg: PreprocessConfig, stride: int,
-            regression: str = "centre") -> dict[str, np.ndarray]:
+            regression: str = "centre", seed: int = 0, keep: float = 0.7) -> dict[str, np.ndarray]:
     """Dense targets of every image with boxes under one view: heat, log size in cells, offset and mask
     ("centre"), or heat, each cell's box and weight ("sides")."""
     g = pcfg.size // stride
     shapes = {"heat": (g, g), "size": (2, g, g), "offset": (2, g, g), "mask": (g, g)} if regression == "centre" \
         else {"heat": (g, g), "box": (4, g, g), "weight": (g, g)}
     out = {k: np.zeros((len(split.names),) + s, np.float32) for k, s in shapes.items()}
-    for i, (name, gray) in enumerate(zip(split.names, split.grays)):
-        boxes = split.boxes.get(name, [])
+    grays, view_boxes = view_images(split, view, seed, keep)
+    for i, (name, gray) in enumerate(zip(split.names, grays)):
+        boxes = view_boxes.get(name, [])
         if not boxes:
             continue
-        if view == "flip":
-            boxes = [flip_box(b, gray.shape[1]) for b in boxes]
         lb = letterbox(gray, pcfg.size)[1]
         model_boxes = [to_model(b, lb) for b in boxes]
         t = centre_targets(model_boxes, g, stride)
@@ -196,11 +223,12 @@ def train_epoch(net: Localizer, opt: torch.optim.Optimizer, sched: Any, train: S
     net.stem.eval()
     rng = np.random.default_rng([fc.seed, epoch])
     order = epoch_order(train.y, fc.negatives, rng)
-    views = rng.integers(0, len(VIEWS["train"]), len(train.y))
+    names = train_views(fc)
+    views = rng.integers(0, len(names), len(train.y))
     losses = []
     for start in range(0, len(order), fc.batch):
         idx = order[start:start + fc.batch]
-        vs = [VIEWS["train"][v] for v in views[idx]]
+        vs = [names[v] for v in views[idx]]
         z = torch.from_numpy(np.stack([train.stems[v][i] for v, i in zip(vs, idx)]).astype(np.float32))
         t = {k: torch.from_numpy(np.stack([tgt[v][k][i] for v, i in zip(vs, idx)])) for k in tgt["plain"]}
         heads = net.forward_from_stem(z)
@@ -283,9 +311,13 @@ def cache_stems(net: Localizer, splits: dict[str, SplitData], pcfg: PreprocessCo
                 trunk_sha: str) -> None:
     """Fill `stems` of every split and view from the disk cache (computed once)."""
     for name, split in splits.items():
-        for view in VIEWS[name]:
-            key = stem_cache.cache_key(f"localizer-{fc.size}", trunk_sha, pcfg, split.names, view, fc.seed)
-            split.stems[view] = stem_cache.cached_stem(net, key, split.grays, pcfg, view, fc.seed, fc.cache_dir)
+        for view in (train_views(fc) if name == "train" else VIEWS[name]):
+            crop = view.startswith("crop")
+            key = stem_cache.cache_key(f"localizer-{fc.size}" + (f"-keep{fc.crop_keep:g}" if crop else ""),
+                                       trunk_sha, pcfg, split.names, view, fc.seed)
+            grays = view_images(split, view, fc.seed, fc.crop_keep)[0] if crop else split.grays
+            split.stems[view] = stem_cache.cached_stem(net, key, grays, pcfg, "plain" if crop else view, fc.seed,
+                                                       fc.cache_dir)
 
 
 @dataclass
@@ -306,7 +338,8 @@ class Progress:
 def fit(net: Localizer, splits: dict[str, SplitData], pcfg: PreprocessConfig, fc: FitConfig,
         stride: int) -> Progress:
     """Epoch loop: train, val AP50, checkpoint; early stop, wall-clock budget, resume."""
-    tgt = {v: targets(splits["train"], v, pcfg, stride, fc.regression) for v in VIEWS["train"]}
+    tgt = {v: targets(splits["train"], v, pcfg, stride, fc.regression, fc.seed, fc.crop_keep)
+           for v in train_views(fc)}
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=fc.lr, weight_decay=fc.wd)
     steps = fc.epochs * -(-len(epoch_order(splits["train"].y, fc.negatives, np.random.default_rng(0))) // fc.batch)

@@ -89,3 +89,32 @@ def test_peaks_are_local_maxima_highest_first():
     heat[1, 1], heat[1, 2], heat[4, 4] = 0.9, 0.5, 0.7
     assert peaks(heat, top_k=5, min_score=0.1) == [(1, 1, pytest.approx(0.9)), (4, 4, pytest.approx(0.7))]
     assert peaks(heat, top_k=1) == [(1, 1, pytest.approx(0.9))]
+
+
+def _marked(shape=(120, 90), box=(30, 50, 12, 8)):
+    """An image that is bright exactly inside one box, and the box."""
+    gray = np.zeros(shape, np.uint8)
+    x, y, w, h = box
+    gray[y:y + h, x:x + w] = 200
+    return gray, box
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_box_crop_keeps_every_box_whole_and_moves_it_with_the_image(seed):
+    from core.data.augment import box_crop
+
+    gray, box = _marked()
+    img, (moved,) = box_crop(gray, [box], np.random.default_rng(seed), keep=0.5, contrast=(1, 1), brightness=0)
+    x, y, w, h = map(int, moved)
+    assert img.shape[0] <= 120 and img.shape[1] <= 90 and img.shape[0] >= 59 and img.shape[1] >= 44
+    assert (img[y:y + h, x:x + w] == 200).all() and (img == 200).sum() == w * h  # the bright patch is the box
+
+
+def test_box_crop_refuses_a_bad_keep_and_crops_normals_too():
+    from core.data.augment import box_crop
+
+    gray, _ = _marked()
+    with pytest.raises(ValueError, match="keep"):
+        box_crop(gray, [], np.random.default_rng(0), keep=0)
+    img, boxes = box_crop(gray, [], np.random.default_rng(1), keep=0.5)
+    assert boxes == [] and img.size < gray.size

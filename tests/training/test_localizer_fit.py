@@ -118,3 +118,22 @@ def test_one_pass_scores_plain_and_mirrored_like_two():
         for mirror in (False, True):
             assert both[mirror] == predict_split(net, split, PreprocessConfig(size=64), 8, batch=2, mirror=mirror)
     assert both[False] != both[True]
+
+
+def test_crop_views_are_seeded_and_their_targets_follow_the_moved_boxes():
+    from core.training.localizer_fit import FitConfig, train_views, view_images
+
+    gray = np.zeros((128, 128), np.uint8)
+    gray[32:48, 32:48] = 255
+    split = SplitData(["a"], [gray], np.array([1]), {"a": [(32, 32, 16, 16)]})
+    assert train_views(FitConfig(crops=2)) == ("plain", "flip", "crop0", "crop1")
+    (img,), boxes = view_images(split, "crop1", seed=3)
+    (again,), _ = view_images(split, "crop1", seed=3)
+    assert np.array_equal(img, again) and img.shape != gray.shape
+    x, y, w, h = map(int, boxes["a"][0])
+    bright = img == img.max()
+    assert bright[y:y + h, x:x + w].all() and bright.sum() == w * h  # the bright square is where its box says
+    t = targets(split, "crop1", PreprocessConfig(size=128), stride=8, regression="sides", seed=3)
+    assert t["heat"][0].max() == 1 and t["weight"][0].sum() > 0
+    with pytest.raises(ValueError, match="unknown view"):
+        view_images(split, "zoom0")
