@@ -7,7 +7,7 @@ MODEL  ?= efficientnet_lite0
 FRACATLAS_DIR ?= $(abspath ../shared/data/fracatlas)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run test train train-localizer evaluate-localizer localizer-robustness orientation train-all train-others ship select ensemble evaluate pointing robustness scope results bench pacs-demo pacs-throughput clean-cache
+.PHONY: setup run test train train-localizer evaluate-localizer localizer-robustness orientation train-all train-others ship select ensemble evaluate pointing robustness quality scope results bench pacs-demo pacs-throughput clean-cache
 
 setup: $(STAMP)
 
@@ -90,8 +90,15 @@ pointing: setup
 
 # Every shipped model and the ensemble under the shift catalogue (reports/robustness.json), e.g.
 # `make robustness ARGS="--levels middle --limit 100"`.
+# The image-quality check quotes what the robustness suite measured, so it is refitted after it.
 robustness: setup
 	$(BIN)/python -m core.robustness $(ARGS)
+	$(BIN)/python -m core.training.quality_fit
+
+# The image-quality check (weights/quality.json, reports/quality.json): noisy or strongly compressed images get a
+# caution quoting reports/robustness.json; about 5 minutes.
+quality: setup
+	$(BIN)/python -m core.training.quality_fit
 
 scope: setup
 	$(BIN)/python -m core.training.scope_fit

@@ -72,4 +72,4 @@ $PY -m core.evaluation.bench
 $PY -m core.evaluation.results
 echo "train-all wall time: $minutes min on $(nproc) cores (the build; pointing, bench and RESULTS after it)"
 echo "then measure robustness: make robustness ARGS='--levels all --other-levels-limit 100 --seed 0 --bootstrap 200 --batch 16'"
-echo "and make localizer-robustness, then make results"
+echo "(make robustness also refits the image-quality check, which quotes it), and make localizer-robustness, then make results"

@@ -14,7 +14,7 @@ from core.settings import reports_dir
 JSON_REPORTS = ("bench", "pointing", "train_all_time", "robustness", "scope", "pacs_throughput",
                 "operating_point_stability", "rebuild_check", "augmentation_choice", "augmentation_trial", "localizer",
                 "localizer_robustness", "localizer_fusion", "restore_trial", "tta_trial", "orientation", "orientation_val",
-                "scope_history")
+                "scope_history", "quality")
 
 
 @dataclass(frozen=True)

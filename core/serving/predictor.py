@@ -21,6 +21,7 @@ from core.data.dicom_header import header_summary
 from core.data.loading import LoadedImage, load_image
 from core.data.polarity import upright
 from core.data.preprocess import PreprocessConfig, model_view
+from core.data.quality import QUALITY_CARD, QualityCard
 from core.ensemble.combine import ENSEMBLE_CARD, agreement, combine, to_logit
 from core.ensemble.uncertainty import flags
 from core.errors import InputError, WeightsError
@@ -126,6 +127,28 @@ class Predictor:
         self.localizer = Finder.load(self.weights_dir / LOCALIZER_CARD)
         self._check_fusion()
         self.orientation = self._orientation(self.weights_dir / ORIENTATION_CARD)
+        self.quality = self._quality(self.weights_dir / QUALITY_CARD)
+
+    @staticmethod
+    def _quality(path: Path) -> QualityCard | None:
+        """The image-quality check, if shipped; a damaged card is a WeightsError."""
+        if not path.is_file():
+            return None
+        try:
+            return QualityCard.read(path)
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            raise WeightsError(f"the image-quality check {path.name} cannot be read: {exc}") from exc
+
+    def assess(self, image: LoadedImage, operating_point: str = HIGH_SENSITIVITY) -> LoadedImage:
+        """The image with its quality measurements in its meta and a caution per degradation the check flags."""
+        if self.quality is None:
+            return image
+        values = self.quality.measure(image.pixels)
+        flagged = self.quality.flags(values)
+        notes = [wording.degraded(n, values[n], self.quality.thresholds[n], self.quality.effects.get(n), operating_point)
+                 for n in flagged]
+        return LoadedImage(image.pixels, dict(image.meta) | {"quality": values | {"flagged": flagged},
+                                                             "warnings": [*image.meta.get("warnings", []), *notes]})
 
     def _orientation(self, path: Path) -> Orientation | None:
         """The orientation check, if shipped; it reads one member's activations, so that very member must be here."""
@@ -315,7 +338,7 @@ class Predictor:
         if scope is not None and not scope.in_scope and not override_scope:
             return Result(label, error=wording.out_of_scope(scope.reason), out_of_scope=True,
                           scope_reason=scope.reason, image=dict(image.meta)), image
-        image = self.upright(image)
+        image = self.assess(self.upright(image), operating_point)
         result = self.predict_image(image, operating_point)
         result.scope_overridden = scope is not None and not scope.in_scope
         result.scope_reason = scope.reason if result.scope_overridden else None

@@ -99,3 +99,24 @@ def localizer_summary(metrics: dict[str, Any]) -> str:
     """'On the test split the top box lay on a radiologist's box in 61 % of fractured images; AP50 0.42.'"""
     return (f"In testing the localiser's top box lay on a radiologist's box in {metrics['pointing']:.0%} of "
             f"{metrics['n_fractured_with_boxes']} fractured images; box AP at IoU 0.5 {metrics['ap50']:.2f}.")
+
+
+DEGRADED = {"noise": ("This image looks noisy (estimated noise {value:.1f} grey levels; the check flags more than "
+                      "{threshold:.1f}, which 1 in 200 FracAtlas validation radiographs exceeds)."),
+            "jpeg": ("This image looks strongly JPEG-compressed (block artefacts {value:.2f}× the image's own grain; "
+                     "the check flags more than {threshold:.2f}, which 1 in 200 FracAtlas validation radiographs "
+                     "exceeds).")}
+DEGRADED_EFFECT = {"noise": "with noise of {level:g} grey levels added", "jpeg": "saved at JPEG quality {level:g}"}
+
+
+def degraded(name: str, value: float, threshold: float, effect: Any = None, operating_point: str = HIGH_SENSITIVITY) -> str:
+    """The caution for an image the quality check flags, with what that degradation did to the models in testing."""
+    if name not in DEGRADED:
+        raise ValueError(f"quality measurement must be one of {sorted(DEGRADED)}, got {name!r}")
+    text = DEGRADED[name].format(value=value, threshold=threshold)
+    if effect is not None and operating_point in effect.specificity:
+        plain, shifted = effect.specificity[operating_point]
+        text += (f" Such images raise more false alarms: in testing, {DEGRADED_EFFECT[name].format(level=effect.level)},"
+                 f" specificity at the {op_label(operating_point).lower()} setting fell from {plain:.0%} to "
+                 f"{shifted:.0%}.")
+    return text + " Prefer the original image from the PACS when there is one."
