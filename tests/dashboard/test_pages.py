@@ -186,3 +186,24 @@ def test_compare_page_shows_the_verdict_before_and_after_fusion(fused_app):
     table = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
     assert list(table["verdict"]) == ["ensemble alone", "fused"]
     assert any("logit(top box score)" in c.value for c in at.caption)
+
+
+def test_diagnose_cautions_on_a_noisy_upload(trained, sample_dir, tmp_path, monkeypatch):
+    """With the shipped image-quality check, a noisy PNG gets its verdict and a caution that says it is noisy."""
+    import shutil
+
+    import cv2
+
+    from core.data.shifts import apply_shift
+
+    shutil.copytree(trained / "weights", tmp_path / "weights")
+    shutil.copy(ROOT / "weights" / "quality.json", tmp_path / "weights" / "quality.json")
+    monkeypatch.setenv("FRACTURE_WEIGHTS_DIR", str(tmp_path / "weights"))
+    monkeypatch.setenv("FRACTURE_REPORTS_DIR", str(trained / "reports"))
+    gray = cv2.imread(str(sorted((sample_dir / "images").glob("*.jpg"))[0]), cv2.IMREAD_GRAYSCALE)
+    png = cv2.imencode(".png", apply_shift(gray, "noise", 10, 0, 0))[1].tobytes()
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.file_uploader(key="uploads").set_value(("noisy.png", png, "image/png")).run()
+    assert not at.exception
+    assert "FRACTURE SUSPECTED" in markdown(at) or "NO FRACTURE FOUND" in markdown(at)
+    assert any("looks noisy" in w.value and "specificity" in w.value for w in at.warning)
