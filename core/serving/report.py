@@ -33,7 +33,8 @@ def worklist_csv(results: list[Result]) -> bytes:
                "out_of_scope": r.out_of_scope,
                "scope_overridden": r.scope_overridden, "scope_reason": r.scope_reason or "",
                "boxes": len(r.shown_boxes()) if r.localized else "",
-               "top_box_score": r.boxes[0].score if r.boxes else ""}
+               "top_box_score": r.boxes[0].score if r.boxes else "",
+               "quality_flags": " ".join(r.image.get("quality", {}).get("flagged", []))}
         row.update({f"p_{m.name}": round(m.probability, 4) for m in r.members})
         rows.append(row)
     return pd.DataFrame(rows).to_csv(index=False).encode()

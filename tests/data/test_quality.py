@@ -114,3 +114,11 @@ def test_a_noisy_upload_gets_a_caution_naming_the_noise_and_its_measured_effect(
     caution = next(w for w in noisy.warnings if "looks noisy" in w)
     plain, shifted = card.effects["noise"].specificity["high_sensitivity"]
     assert f"fell from {plain:.0%} to {shifted:.0%}" in caution
+    import io
+
+    import pandas as pd
+
+    from core.serving.report import worklist_csv
+
+    table = pd.read_csv(io.BytesIO(worklist_csv([clean, noisy])), keep_default_na=False)
+    assert table["quality_flags"].tolist() == ["", "noise"]
