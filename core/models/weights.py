@@ -90,7 +90,7 @@ def load_model(card_path: str | Path) -> tuple[FractureNet, ModelCard]:
     return net.eval(), card
 
 
-NOT_CLASSIFIERS = frozenset({"scope", "ensemble", "localizer", "orientation"})  # gate, ensemble, localiser, orientation check
+NOT_CLASSIFIERS = frozenset({"scope", "ensemble", "localizer", "orientation", "quality"})  # not classifiers
 
 
 def find_cards(directory: str | Path) -> list[Path]:

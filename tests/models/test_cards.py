@@ -61,6 +61,12 @@ def test_ensemble_needs_a_weight_per_member():
 def test_every_committed_card_reads(path):
     if path.name == "scope.json":
         pytest.skip("the out-of-scope gate has its own file format")
+    if path.name == "quality.json":
+        from core.data.quality import QualityCard
+
+        card = QualityCard.read(path)
+        assert set(card.thresholds) == {"noise", "jpeg"} and card.metrics["test"]["plain"]["n"] == 585
+        return
     if path.name == "localizer.json":
         from core.models.localizer import read_localizer_card
 
