@@ -99,6 +99,7 @@ class QualityCard:
     """Thresholds of the quality check and the measurements behind them."""
 
     thresholds: dict[str, float]
+    quantile: float = 0.995  # of plain val radiographs: 1 - quantile of them exceed each threshold
     effects: dict[str, Effect] = field(default_factory=dict)
     robustness_sha256: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)

@@ -145,7 +145,8 @@ class Predictor:
             return image
         values = self.quality.measure(image.pixels)
         flagged = self.quality.flags(values)
-        notes = [wording.degraded(n, values[n], self.quality.thresholds[n], self.quality.effects.get(n), operating_point)
+        q = self.quality
+        notes = [wording.degraded(n, values[n], q.thresholds[n], q.effects.get(n), operating_point, 1 - q.quantile)
                  for n in flagged]
         return LoadedImage(image.pixels, dict(image.meta) | {"quality": values | {"flagged": flagged},
                                                              "warnings": [*image.meta.get("warnings", []), *notes]})

@@ -102,18 +102,19 @@ def localizer_summary(metrics: dict[str, Any]) -> str:
 
 
 DEGRADED = {"noise": ("This image looks noisy (estimated noise {value:.1f} grey levels; the check flags more than "
-                      "{threshold:.1f}, which 1 in 200 FracAtlas validation radiographs exceeds)."),
+                      "{threshold:.1f}, which {share:.1%} of FracAtlas validation radiographs exceed)."),
             "jpeg": ("This image looks strongly JPEG-compressed (block artefacts {value:.2f}× the image's own grain; "
-                     "the check flags more than {threshold:.2f}, which 1 in 200 FracAtlas validation radiographs "
-                     "exceeds).")}
+                     "the check flags more than {threshold:.2f}, which {share:.1%} of FracAtlas validation radiographs "
+                     "exceed).")}
 DEGRADED_EFFECT = {"noise": "with noise of {level:g} grey levels added", "jpeg": "saved at JPEG quality {level:g}"}
 
 
-def degraded(name: str, value: float, threshold: float, effect: Any = None, operating_point: str = HIGH_SENSITIVITY) -> str:
+def degraded(name: str, value: float, threshold: float, effect: Any = None, operating_point: str = HIGH_SENSITIVITY,
+             share: float = 0.005) -> str:
     """The caution for an image the quality check flags, with what that degradation did to the models in testing."""
     if name not in DEGRADED:
         raise ValueError(f"quality measurement must be one of {sorted(DEGRADED)}, got {name!r}")
-    text = DEGRADED[name].format(value=value, threshold=threshold)
+    text = DEGRADED[name].format(value=value, threshold=threshold, share=share)
     if effect is not None and operating_point in effect.specificity:
         plain, shifted = effect.specificity[operating_point]
         text += (f" Such images raise more false alarms: in testing, {DEGRADED_EFFECT[name].format(level=effect.level)},"

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace, command: str) -> QualityCard:
     metrics = {"val": measure_split(val, thresholds, False, args.seed),
                "test": measure_split(split_images(args.data, "test", args.limit), thresholds, True, args.seed)}
     eff, sha = effects(args.robustness)
-    card = QualityCard(thresholds=thresholds, effects=eff, robustness_sha256=sha,
+    card = QualityCard(thresholds=thresholds, quantile=args.quantile, effects=eff, robustness_sha256=sha,
                        metrics={s: {k: v["any"] for k, v in m.items()} for s, m in metrics.items()},
                        command=command, created=datetime.now(UTC).isoformat(timespec="seconds"))
     args.out.mkdir(parents=True, exist_ok=True)

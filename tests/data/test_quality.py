@@ -114,6 +114,7 @@ def test_a_noisy_upload_gets_a_caution_naming_the_noise_and_its_measured_effect(
     caution = next(w for w in noisy.warnings if "looks noisy" in w)
     plain, shifted = card.effects["noise"].specificity["high_sensitivity"]
     assert f"fell from {plain:.0%} to {shifted:.0%}" in caution
+    assert f"which {1 - card.quantile:.1%} of FracAtlas validation radiographs exceed" in caution
     import io
 
     import pandas as pd
