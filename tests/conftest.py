@@ -96,8 +96,8 @@ def localized(tmp_path_factory, trained, mini_dataset) -> Path:
     shutil.copytree(trained / "weights", root / "weights")
     shutil.copytree(trained / "reports", root / "reports")
     rc = localizer_fit.main(["--trunk", str(root / "weights" / "efficientnet_lite0.json"), "--data", str(mini_dataset),
-                             "--size", "64", "--epochs", "2", "--batch", "4", "--out", str(root / "weights"),
-                             "--reports", str(root / "reports"), "--run-dir", str(root / "run"),
+                             "--size", "64", "--extra-sizes", "96", "--epochs", "2", "--batch", "4",
+                             "--out", str(root / "weights"), "--reports", str(root / "reports"), "--run-dir", str(root / "run"),
                              "--cache-dir", str(root / "cache")])
     assert rc == 0
     return root

@@ -129,3 +129,33 @@ def _side_box(heat: np.ndarray, sides: np.ndarray, stride: float, i: int, j: int
     w = heat[np.ix_(rows, cols)].astype(float)
     x0, y0, x1, y1 = (float(np.average(v, weights=w)) for v in (cx - left, cy - top, cx + right, cy + bottom))
     return (x0, y0, x1 - x0, y1 - y0)
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x, y, w, h) boxes (0 when either has no area)."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    union = a[2] * a[3] + b[2] * b[3] - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def fuse_boxes(readings: Sequence[Sequence[tuple[Box, float]]], min_iou: float = 0.55) -> list[tuple[Box, float]]:
+    """Weighted box fusion of several readings of one image (e.g. at several input sizes): boxes that overlap
+    a cluster's first (highest-scoring) box by IoU ≥ `min_iou` join it; a cluster's box is the score-weighted
+    mean of its corners and its score the sum of its scores over the number of readings. Highest score first."""
+    if not 0 < min_iou <= 1:
+        raise ValueError(f"min_iou must be in (0, 1], got {min_iou}")
+    clusters: list[list[tuple[Box, float]]] = []
+    for box, score in sorted((f for r in readings for f in r), key=lambda f: -f[1]):
+        home = next((c for c in clusters if box_iou(c[0][0], box) >= min_iou), None)
+        if home is None:
+            clusters.append([(box, score)])
+        else:
+            home.append((box, score))
+    fused = []
+    for c in clusters:
+        w = np.array([s for _, s in c], float)
+        corners = np.array([[x, y, x + bw, y + bh] for (x, y, bw, bh), _ in c], float)
+        x0, y0, x1, y1 = (w[:, None] * corners).sum(0) / max(w.sum(), 1e-12)
+        fused.append(((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), float(w.sum() / len(readings))))
+    return sorted(fused, key=lambda f: -f[1])

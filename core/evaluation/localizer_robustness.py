@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                  r["pointing"], r["pointing"] - plain["pointing"])
     return {"split": args.split, "n_images": len(names), "limit": args.limit, "seed": args.seed, "levels": "middle",
             "input": "inverted-looking images turned back first (core.data.polarity), as the app does",
-            "localizer_sha256": card.weights.sha256, "unshifted": plain, "shifts": rows,
+            "localizer_sha256": card.weights.sha256, "localizer_sizes": list(card.sizes), "unshifted": plain, "shifts": rows,
             "minutes": round((time.time() - t0) / 60, 1)}
 
 

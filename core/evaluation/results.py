@@ -434,7 +434,7 @@ def _fusion(fu: dict | None, ens: ModelCard | None) -> list[str]:
 def _localizer_shifts(lr: dict | None, data: Reports) -> list[str]:
     if not lr:
         return []
-    note = stale_note(lr, data, "make localizer-robustness")
+    note = " ".join(filter(None, [stale_note(lr, data, "make localizer-robustness"), _sizes_note(lr, data)]))
     u = lr["unshifted"]
     rows = [{"shift": f"{r['shift']} ({r['level']})", "AP50": f"{r['ap50']:.3f} ({r['delta']['ap50']:+.3f})",
              "pointing": f"{r['pointing']:.3f} ({r['delta']['pointing']:+.3f})",
@@ -442,6 +442,19 @@ def _localizer_shifts(lr: dict | None, data: Reports) -> list[str]:
     return [f"Under the shift catalogue (middle levels, {lr['split']} split, {lr['n_images']} images; unshifted AP50 "
             f"{u['ap50']:.3f}, pointing {u['pointing']:.3f}; boxes moved with the image; "
             f"`make localizer-robustness`):{' ' + note if note else ''}", "", markdown_table(pd.DataFrame(rows)), ""]
+
+
+def _sizes_note(lr: dict, data: Reports) -> str:
+    """A warning when the report read the localiser at other input sizes than the shipped card does."""
+    card = data.get("localizer") or {}
+    if not card:
+        return ""
+    shipped = [card["preprocess"]["size"], *card.get("scales", [])]
+    measured = lr.get("localizer_sizes", shipped[:1])  # reports before scales read at the trained size only
+    if measured == shipped:
+        return ""
+    return (f"**Boxes read at {' + '.join(map(str, measured))} px, while the shipped localiser reads at "
+            f"{' + '.join(map(str, shipped))} px**: re-run `make localizer-robustness` for its figures.")
 
 
 def _yes_no(flag: bool | None) -> str:

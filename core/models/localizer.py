@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.data.augment import hflip
-from core.data.boxes import Box, decode, decode_sides, to_image
+from core.data.boxes import Box, decode, decode_sides, fuse_boxes, to_image
 from core.data.preprocess import PreprocessConfig, preprocess
 from core.errors import WeightsError
 from core.models.cards import OPERATING_POINTS, WeightsFile, read_json_object
@@ -116,6 +116,8 @@ class LocalizerCard:
     vote: int = 0  # "sides" boxes: 0 = read at the peak cell; r = heat-weighted mean over the cells within r
     regression: str = "centre"
     mirror: bool = False
+    scales: tuple[int, ...] = ()  # more input sizes read besides preprocess.size; their boxes are fused (WBF)
+    fuse_iou: float = 0.55  # boxes of different readings that overlap this much become one (core.data.boxes.fuse_boxes)
     init: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
@@ -136,6 +138,18 @@ class LocalizerCard:
             raise ValueError("mirror averaging needs the 'sides' regression")
         if self.preprocess.size % 32:
             raise ValueError(f"localizer input size must be a multiple of 32, got {self.preprocess.size}")
+        bad = [s for s in self.scales if s % 32 or s <= 0 or s == self.preprocess.size]
+        if bad:
+            raise ValueError(f"localizer scales must be positive multiples of 32 other than the input size, got {bad}")
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Every input size the localiser is read at: its trained size first."""
+        return (self.preprocess.size, *self.scales)
+
+    def at_size(self, size: int) -> LocalizerCard:
+        """The card read at one input size only (no further scales)."""
+        return replace(self, preprocess=self.preprocess.with_(size=size), scales=())
 
     def with_(self, **changes: Any) -> LocalizerCard:
         """A copy with some fields changed."""
@@ -155,6 +169,7 @@ class LocalizerCard:
             d["preprocess"] = PreprocessConfig.from_dict(d["preprocess"])
             d["weights"] = WeightsFile(**d["weights"]) if d.get("weights") else None
             d["thresholds"] = {k: float(v) for k, v in d["thresholds"].items()}
+            d["scales"] = tuple(int(v) for v in d.get("scales", ()))
             return cls(**d)
         except (KeyError, TypeError, ValueError) as exc:
             raise WeightsError(f"{source} is not valid: {exc}") from exc
@@ -234,9 +249,36 @@ def run_heads(net: Localizer, grays: Sequence[np.ndarray], card: LocalizerCard) 
 
 @torch.no_grad()
 def localize(net: Localizer, gray: np.ndarray, card: LocalizerCard, min_score: float = 0.0) -> list[tuple[Box, float]]:
-    """Fracture boxes (x, y, w, h) on the image as loaded, with scores, highest first."""
-    heads, (lb,) = run_heads(net, [gray], card)
-    return boxes_from_heads(heads, card.stride, card.top_k, lb, gray.shape[:2], min_score, card.vote)
+    """Fracture boxes (x, y, w, h) on the image as loaded, with scores, highest first (fused over the card's
+    input sizes when it has scales)."""
+    return [f for f in localize_with_evidence(net, gray, card)[1] if f[1] >= min_score]
+
+
+@torch.no_grad()
+def localize_with_evidence(net: Localizer, gray: np.ndarray, card: LocalizerCard) -> tuple[float, list[tuple[Box, float]]]:
+    """The verdict's evidence — the top box score at the trained size, what `top_box_scores` gives and the
+    ensemble's box fusion was fitted on — and the boxes shown (fused over every size of the card)."""
+    readings = []
+    for size in card.sizes:
+        one = card.at_size(size)
+        heads, (lb,) = run_heads(net, [gray], one)
+        readings.append(boxes_from_heads(heads, one.stride, one.top_k, lb, gray.shape[:2], vote=one.vote))
+    top = max((s for _, s in readings[0]), default=0.0)
+    shown = readings[0] if len(readings) == 1 else fuse_boxes(readings, card.fuse_iou)[:card.top_k]
+    return top, [(b, s) for b, s in shown if b[2] > 0 and b[3] > 0]
+
+
+@torch.no_grad()
+def boxes_at_size(net: Localizer, grays: Sequence[np.ndarray], card: LocalizerCard, size: int,
+                  batch: int = 16) -> list[list[tuple[Box, float]]]:
+    """Each image's boxes read at one input size, in batches (what `localize` fuses)."""
+    one, out = card.at_size(size), []
+    for start in range(0, len(grays), batch):
+        chunk = grays[start:start + batch]
+        heads, lbs = run_heads(net, chunk, one)
+        out += [boxes_from_heads(tuple(h[k:k + 1] for h in heads), one.stride, one.top_k, lb, g.shape[:2], vote=one.vote)
+                for k, (g, lb) in enumerate(zip(chunk, lbs))]
+    return out
 
 
 @torch.no_grad()

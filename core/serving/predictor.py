@@ -28,7 +28,7 @@ from core.errors import InputError, WeightsError
 from core.models.calibration import Calibration
 from core.models.cards import HIGH_SENSITIVITY, OPERATING_POINTS, ModelCard, read_card
 from core.models.explain import CAM_METHODS, heatmap, overlay, resize_map
-from core.models.localizer import LOCALIZER_CARD, Localizer, LocalizerCard, load_localizer, localize
+from core.models.localizer import LOCALIZER_CARD, Localizer, LocalizerCard, load_localizer, localize_with_evidence
 from core.models.networks import FractureNet
 from core.models.orientation import ORIENTATION_CARD, Orientation, grid_features, load_orientation, turn, turn_box
 from core.models.registry import ModelSpec, get_spec
@@ -102,11 +102,11 @@ class Finder:
         return self.card.weights.sha256 if self.card.weights else ""
 
     def find(self, gray: np.ndarray) -> tuple[float, list[FoundBox]]:
-        """The image's top box score (0 when none) and the boxes that pass the high-sensitivity box threshold."""
+        """The image's top box score at the trained size (the verdict's evidence; 0 when none) and the boxes
+        (fused over the card's sizes) that pass the high-sensitivity box threshold."""
         t = self.card.thresholds
         with self.lock, torch.inference_mode():
-            found = localize(self.net, gray, self.card)
-        top = max((score for _, score in found), default=0.0)
+            top, found = localize_with_evidence(self.net, gray, self.card)
         return top, [FoundBox([round(x, 1), round(y, 1), round(x + w, 1), round(y + h, 1)], round(score, 4),
                               "balanced" if score >= t["balanced"] else HIGH_SENSITIVITY)
                      for (x, y, w, h), score in found if score >= t[HIGH_SENSITIVITY]]

@@ -41,6 +41,7 @@ from core.models.localizer import LOCALIZER_CARD, Localizer, LocalizerCard, boxe
 from core.models.weights import load_model, save_tensors, sha256
 from core.settings import cache_dir, data_dir, reports_dir, weights_dir
 from core.training import stem_cache
+from core.training.localizer_scales import choose_scales, fused_rows, readings_of, sizes_sentence
 from core.training.reproducibility import make_deterministic
 
 log = logging.getLogger("core.localizer")
@@ -69,6 +70,7 @@ class FitConfig:
     negatives: float = 1.0
     crops: int = 0  # extra train views: a random mirror, box-keeping crop and exposure change each (box_crop)
     crop_keep: float = 0.7  # the least share of each side a crop keeps
+    extra_sizes: str = "448"  # input sizes tried on val beside `size`, boxes fused (core.training.localizer_scales)
     regression: str = "sides"  # every cell inside a box regresses its sides (GIoU loss); or "centre" (CenterNet)
     size_weight: float = 0.5  # "centre": weight of the L1 of log size
     box_weight: float = 2.0  # "sides": weight of the GIoU loss
@@ -395,6 +397,7 @@ def finish(net: Localizer, card: LocalizerCard, splits: dict[str, SplitData], fc
     card = card.with_(vote=vote)
     preds = {s: predict_split(net, splits[s], card.preprocess, card.stride, card.top_k, mirror=card.mirror,
                               vote=vote) for s in ("val", "test")}
+    card, scale_aps, preds = _choose_scales(net, card, splits, preds, fc)
     thresholds = choose_thresholds(splits["val"].truth, preds["val"])
     metrics = {s: split_metrics(fc, splits[s], s, preds[s], thresholds) for s in preds}
     box_dir = fc.reports / "localizer"
@@ -402,7 +405,7 @@ def finish(net: Localizer, card: LocalizerCard, splits: dict[str, SplitData], fc
     for s, p in preds.items():
         (box_dir / f"{s}_boxes.json").write_text(json.dumps(p, separators=(",", ":")) + "\n")
     card = card.with_(thresholds=thresholds, metrics=metrics, init=start, weights=_save_weights(net, card, fc.out),
-                      training=_record(fc, prog, environment) | {"vote_val_ap50": vote_aps},
+                      training=_record(fc, prog, environment) | {"vote_val_ap50": vote_aps, "sizes_val_ap50": scale_aps},
                       data=_data_note(splits["train"]), created=datetime.now(UTC).isoformat(timespec="seconds"),
                       description=_description(card))
     write_localizer_card(card, fc.out / LOCALIZER_CARD)
@@ -410,12 +413,26 @@ def finish(net: Localizer, card: LocalizerCard, splits: dict[str, SplitData], fc
     return card
 
 
+def _choose_scales(net: Localizer, card: LocalizerCard, splits: dict[str, SplitData], preds: dict[str, Any],
+                   fc: FitConfig) -> tuple[LocalizerCard, dict[str, float], dict[str, Any]]:
+    """Whether reading at `fc.extra_sizes` too (boxes fused) pays on val; the card and val/test rows that follow."""
+    candidate = tuple(int(s) for s in fc.extra_sizes.split(",") if s.strip())
+    if not candidate:
+        return card, {}, preds
+    val = splits["val"]
+    scales, aps, val_rows = choose_scales(net, card, val.names, val.grays, val.truth,
+                                          readings_of(val.names, preds["val"]), candidate)
+    card = card.with_(scales=scales)
+    test = splits["test"]
+    return card, aps, {"val": val_rows, "test": fused_rows(net, card, test.names, test.grays, preds["test"])}
+
+
 def _description(card: LocalizerCard) -> str:
     """The card's one-paragraph description of how its boxes are made."""
     mirror = " Maps of the image and its mirror image are averaged." if card.mirror else ""
     vote = (f" Each box is the heat-weighted mean of the boxes of the cells within {card.vote} of its peak."
             if card.vote else "")
-    return DESCRIPTIONS[card.regression] + mirror + vote
+    return DESCRIPTIONS[card.regression] + mirror + vote + sizes_sentence(card)
 
 
 def split_metrics(fc: FitConfig, split: SplitData, name: str, preds: dict[str, list[list[float]]],

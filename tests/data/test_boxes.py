@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.data.boxes import centre_targets, decode, decode_sides, peaks, side_targets, to_image, to_model
+from core.data.boxes import box_iou, centre_targets, decode, decode_sides, fuse_boxes, peaks, side_targets, to_image, to_model
 from core.data.preprocess import letterbox
 from core.evaluation.detection import iou
 
@@ -118,3 +118,26 @@ def test_box_crop_refuses_a_bad_keep_and_crops_normals_too():
         box_crop(gray, [], np.random.default_rng(0), keep=0)
     img, boxes = box_crop(gray, [], np.random.default_rng(1), keep=0.5)
     assert boxes == [] and img.size < gray.size
+
+
+def test_box_iou_agrees_with_the_evaluation_iou():
+    pairs = [((0, 0, 10, 10), (5, 5, 10, 10)), ((0, 0, 10, 10), (20, 20, 5, 5)), ((2, 3, 4, 5), (2, 3, 4, 5))]
+    for a, b in pairs:
+        assert box_iou(a, b) == pytest.approx(iou(a, b))
+    assert box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
+
+
+def test_fused_readings_average_overlapping_boxes_by_score():
+    a = [((10.0, 10.0, 20.0, 20.0), 0.6)]
+    b = [((12.0, 10.0, 20.0, 20.0), 0.2), ((100.0, 100.0, 8.0, 8.0), 0.4)]
+    fused = fuse_boxes([a, b], min_iou=0.5)
+    assert len(fused) == 2
+    (box, score), (far, far_score) = fused
+    assert box == pytest.approx((10.5, 10.0, 20.0, 20.0)) and score == pytest.approx(0.4)  # (0.6 + 0.2) / 2
+    assert far == (100.0, 100.0, 8.0, 8.0) and far_score == pytest.approx(0.2)  # seen in one reading of two
+    assert fuse_boxes([a]) == a
+
+
+def test_fusion_refuses_a_meaningless_overlap():
+    with pytest.raises(ValueError, match="min_iou"):
+        fuse_boxes([[]], min_iou=0.0)

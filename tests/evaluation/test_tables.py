@@ -192,3 +192,14 @@ def test_stale_note_names_the_models_that_changed_since_a_report():
     note = stale_note(report | {"localizer_sha256": "0" * 64}, other, "make localizer-robustness")
     assert "ensemble, localizer" in note and "`make localizer-robustness`" in note
     assert stale_models(None, data.cards) == []
+
+
+def test_a_localizer_report_read_at_other_sizes_than_shipped_is_flagged():
+    from core.evaluation.results import _sizes_note
+    from core.evaluation.tables import Reports
+
+    card = {"preprocess": {"size": 384}, "scales": [448]}
+    data = Reports({}, {}, {"localizer": card})
+    assert "384 px, while the shipped localiser reads at 384 + 448 px" in _sizes_note({}, data)
+    assert _sizes_note({"localizer_sizes": [384, 448]}, data) == ""
+    assert _sizes_note({}, Reports({}, {}, {"localizer": card | {"scales": []}})) == ""

@@ -158,3 +158,25 @@ def test_the_mirror_images_ride_in_the_same_pass_with_the_same_heads(localized, 
         flipped = net(torch.from_numpy(np.stack([preprocess(g[:, ::-1].copy(), card.preprocess)[0] for g in grays])))
     for got, want in zip(heads, mirror_merge(plain, flipped)):
         assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5)
+
+
+def test_a_card_read_at_more_sizes_fuses_their_boxes_and_keeps_the_trained_size_evidence(localized, xray_gray):
+    from core.models.localizer import localize_with_evidence
+
+    card = read_localizer_card(localized / "weights" / "localizer.json").with_(scales=(96,))
+    assert LocalizerCard.from_dict(json.loads(json.dumps(card.to_dict()))) == card
+    net, _ = load_localizer(localized / "weights" / "localizer.json")
+    top, found = localize_with_evidence(net, xray_gray, card)
+    assert top == pytest.approx(top_box_scores(net, [xray_gray], card)[0])  # what the fusion weight was fitted on
+    single = localize(net, xray_gray, card.with_(scales=()))
+    assert found != single and 0 < len(found) <= card.top_k
+    assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+    h, w = xray_gray.shape
+    assert all(x >= 0 and y >= 0 and x + bw <= w + 1e-6 and y + bh <= h + 1e-6 for (x, y, bw, bh), _ in found)
+
+
+def test_scales_must_be_other_multiples_of_32(localized):
+    card = read_localizer_card(localized / "weights" / "localizer.json")
+    for bad in ([100], [card.preprocess.size]):
+        with pytest.raises(WeightsError, match="scales"):
+            LocalizerCard.from_dict(card.to_dict() | {"scales": bad})
