@@ -25,8 +25,9 @@ def verdict_banner(result: Result, summary: dict) -> None:
     title = wording.HEADLINE[bool(result.fractured)]
     who = wording.decided_by(result.decided_by, result.uses_boxes)
     side = "at or above" if result.fractured else "below"
-    detail = (f"Probability of fracture <b>{result.probability:.0%}</b> ({who}), {side} the alarm threshold "
-              f"of {result.threshold:.0%} for the <b>{OP_LABELS[result.operating_point].lower()}</b> setting · "
+    prob, thr = wording.probability_and_threshold(result.probability, result.threshold)
+    detail = (f"Probability of fracture <b>{prob}</b> ({who}), {side} the alarm threshold "
+              f"of {thr} for the <b>{OP_LABELS[result.operating_point].lower()}</b> setting · "
               f"models agreeing: {result.agreement:.0%}")
     _banner(COLOURS["fractured" if result.fractured else "clear"], title, detail)
     header = header_summary(result.image)

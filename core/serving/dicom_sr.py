@@ -107,8 +107,9 @@ def with_type2(source: Dataset) -> Dataset:
 def verdict_sentence(result: Result) -> str:
     """'FRACTURE SUSPECTED: probability of fracture 83 % (the ensemble), at or above the threshold …'."""
     side = "at or above" if result.fractured else "below"
-    return (f"{wording.HEADLINE[bool(result.fractured)]}: probability of fracture {result.probability:.0%} "
-            f"({wording.decided_by(result.decided_by, result.uses_boxes)}), {side} the alarm threshold of {result.threshold:.0%} "
+    prob, thr = wording.probability_and_threshold(result.probability, result.threshold)
+    return (f"{wording.HEADLINE[bool(result.fractured)]}: probability of fracture {prob} "
+            f"({wording.decided_by(result.decided_by, result.uses_boxes)}), {side} the alarm threshold of {thr} "
             f"for the {wording.op_label(result.operating_point).lower()} setting.")
 
 

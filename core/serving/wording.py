@@ -46,6 +46,16 @@ def op_label(op: str) -> str:
     return OP_LABELS[op]
 
 
+def probability_and_threshold(probability: float, threshold: float) -> tuple[str, str]:
+    """Both as percentages, with as many decimals (up to 2) as it takes for them to read differently when they
+    differ: never "3 %, below the threshold of 3 %"."""
+    for digits in (0, 1, 2):
+        p, t = f"{probability:.{digits}%}", f"{threshold:.{digits}%}"
+        if p != t:
+            break
+    return p, t
+
+
 def decided_by(name: str | None, uses_boxes: bool = False) -> str:
     """'the ensemble', 'the ensemble with the fracture localiser's evidence' or 'model NAME'."""
     if name != "ensemble":

@@ -130,3 +130,12 @@ def test_an_inverted_upload_is_turned_back_with_a_warning(pred, sample_dir):
     plain = pred.predict_source(_first(sample_dir))
     assert result.probability == pytest.approx(plain.probability, abs=1e-6)
     assert wording.AUTO_INVERTED not in plain.warnings
+
+
+def test_a_probability_near_its_threshold_never_reads_the_same_as_it():
+    from core.serving.wording import probability_and_threshold
+
+    assert probability_and_threshold(0.83, 0.05) == ("83%", "5%")
+    assert probability_and_threshold(0.0312, 0.0347) == ("3.1%", "3.5%")
+    assert probability_and_threshold(0.03121, 0.03124) == ("3.12%", "3.12%")  # 2 decimals at most
+    assert probability_and_threshold(0.5, 0.5) == ("50.00%", "50.00%")
