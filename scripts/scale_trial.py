@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from core.data.boxes import fuse_boxes  # noqa: E402
 from core.data.fracatlas import load_gray_images, read_boxes, read_labels  # noqa: E402
-from core.evaluation.detection import iou  # noqa: E402
 from core.evaluation.localization import choose_thresholds, measure  # noqa: E402
 from core.models.localizer import LOCALIZER_CARD, boxes_from_heads, load_localizer, run_heads  # noqa: E402
 from core.settings import data_dir, reports_dir, weights_dir  # noqa: E402
@@ -49,23 +49,9 @@ def boxes_at(size: int, names: list[str], grays: list[np.ndarray], batch: int = 
 
 
 def fuse(per_size: list[list[list[float]]], thr: float) -> list[list[float]]:
-    """Weighted box fusion of one image's boxes from several sizes, highest score first."""
-    rows = sorted((r for rs in per_size for r in rs), key=lambda r: -r[4])
-    clusters: list[list[list[float]]] = []
-    for r in rows:
-        for c in clusters:
-            if iou(tuple(c[0][:4]), tuple(r[:4])) >= thr:
-                c.append(r)
-                break
-        else:
-            clusters.append([r])
-    fused = []
-    for c in clusters:
-        w = np.array([r[4] for r in c])
-        xyxy = np.array([[r[0], r[1], r[0] + r[2], r[1] + r[3]] for r in c])
-        x0, y0, x1, y1 = (w[:, None] * xyxy).sum(0) / w.sum()
-        fused.append([x0, y0, x1 - x0, y1 - y0, float(w.sum() / len(per_size))])
-    return sorted(fused, key=lambda r: -r[4])
+    """Weighted box fusion of one image's box rows from several sizes (`core.data.boxes.fuse_boxes`)."""
+    readings = [[(tuple(r[:4]), r[4]) for r in rows] for rows in per_size]
+    return [[*b, s] for b, s in fuse_boxes(readings, thr)]
 
 
 def figures(preds: dict, names: list[str], grays: list[np.ndarray]) -> dict:

@@ -258,11 +258,7 @@ def localize(net: Localizer, gray: np.ndarray, card: LocalizerCard, min_score: f
 def localize_with_evidence(net: Localizer, gray: np.ndarray, card: LocalizerCard) -> tuple[float, list[tuple[Box, float]]]:
     """The verdict's evidence — the top box score at the trained size, what `top_box_scores` gives and the
     ensemble's box fusion was fitted on — and the boxes shown (fused over every size of the card)."""
-    readings = []
-    for size in card.sizes:
-        one = card.at_size(size)
-        heads, (lb,) = run_heads(net, [gray], one)
-        readings.append(boxes_from_heads(heads, one.stride, one.top_k, lb, gray.shape[:2], vote=one.vote))
+    readings = [boxes_at_size(net, [gray], card, size)[0] for size in card.sizes]
     top = max((s for _, s in readings[0]), default=0.0)
     shown = readings[0] if len(readings) == 1 else fuse_boxes(readings, card.fuse_iou)[:card.top_k]
     return top, [(b, s) for b, s in shown if b[2] > 0 and b[3] > 0]
