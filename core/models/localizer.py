@@ -260,8 +260,14 @@ def localize_with_evidence(net: Localizer, gray: np.ndarray, card: LocalizerCard
     ensemble's box fusion was fitted on — and the boxes shown (fused over every size of the card)."""
     readings = [boxes_at_size(net, [gray], card, size)[0] for size in card.sizes]
     top = max((s for _, s in readings[0]), default=0.0)
+    return top, shown_boxes(readings, card)
+
+
+def shown_boxes(readings: Sequence[Sequence[tuple[Box, float]]], card: LocalizerCard) -> list[tuple[Box, float]]:
+    """The boxes shown for one image from its readings at the card's sizes: one reading as read, several fused
+    (at most top_k), highest score first."""
     shown = readings[0] if len(readings) == 1 else fuse_boxes(readings, card.fuse_iou)[:card.top_k]
-    return top, [(b, s) for b, s in shown if b[2] > 0 and b[3] > 0]
+    return [(b, s) for b, s in shown if b[2] > 0 and b[3] > 0]
 
 
 @torch.no_grad()

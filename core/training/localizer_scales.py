@@ -24,11 +24,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.data.boxes import Box, fuse_boxes
+from core.data.boxes import Box
 from core.data.fracatlas import load_gray_images, read_boxes, read_labels
 from core.evaluation.detection import ap50
 from core.evaluation.localization import choose_thresholds, measure, scored, subgroups
-from core.models.localizer import LOCALIZER_CARD, Localizer, LocalizerCard, boxes_at_size, load_localizer, write_localizer_card
+from core.models.localizer import (
+    LOCALIZER_CARD,
+    Localizer,
+    LocalizerCard,
+    boxes_at_size,
+    load_localizer,
+    shown_boxes,
+    write_localizer_card,
+)
 from core.settings import data_dir, reports_dir, weights_dir
 
 log = logging.getLogger("core.localizer_scales")
@@ -40,8 +48,7 @@ def as_rows(names: Sequence[str], readings: Sequence[Sequence[Sequence[tuple[Box
     """Per image: its boxes fused over the readings (one reading: as read), as (x, y, w, h, score) rows."""
     out = {}
     for k, name in enumerate(names):
-        per = [r[k] for r in readings]
-        found = per[0] if len(per) == 1 else fuse_boxes(per, card.fuse_iou)[:card.top_k]
+        found = shown_boxes([r[k] for r in readings], card)
         out[name] = [[*map(float, b), float(s)] for b, s in found]
     return out
 
